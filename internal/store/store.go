@@ -561,3 +561,29 @@ func (s *Store) Lookup(ref string) (v1.Descriptor, bool, error) {
 	}
 	return v1.Descriptor{}, false, nil
 }
+
+// Retain drops index.json entries whose ref name is not in keep and returns the names dropped.
+// Their blobs stay on disk (a later gather may want them) but are no longer reachable, so a
+// bundle made from the store leaves them out.
+func (s *Store) Retain(keep map[string]bool) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	im, err := s.Index()
+	if err != nil {
+		return nil, err
+	}
+	var dropped []string
+	out := im.Manifests[:0]
+	for _, m := range im.Manifests {
+		if ref := m.Annotations[AnnotationRefName]; keep[ref] {
+			out = append(out, m)
+		} else {
+			dropped = append(dropped, ref)
+		}
+	}
+	if len(dropped) == 0 {
+		return nil, nil
+	}
+	im.Manifests = out
+	return dropped, s.writeIndex(im)
+}
