@@ -142,6 +142,8 @@ type lineItem struct {
 	start         time.Time
 }
 
+var pastTense = map[string]string{"fetch": "fetched", "write": "written", "check": "checked"}
+
 func newLines(w io.Writer, verb string) *lines {
 	return &lines{w: w, verb: verb, items: map[string]*lineItem{}}
 }
@@ -186,7 +188,7 @@ func (l *lines) Done(id string, err error) {
 	}
 	el := time.Since(it.start)
 	rate := float64(it.done) / max(el.Seconds(), 1e-3)
-	msg := fmt.Sprintf("done %s: %s fetched", it.name, humanBytes(it.done))
+	msg := fmt.Sprintf("done %s: %s %s", it.name, humanBytes(it.done), pastTense[l.verb])
 	if it.skipped > 0 {
 		msg += fmt.Sprintf(", %s already stored", humanBytes(it.skipped))
 	}

@@ -227,7 +227,12 @@ func Run(ctx context.Context, m *manifest.Manifest, opts Options) (*Report, erro
 				opts.Logger.Warn("gather failed", "kind", it.Kind, "name", it.Name, "err", err)
 			} else {
 				it.Ref = desc.Annotations[store.AnnotationRefName]
-				it.Digest, it.Size = desc.Digest, desc.Size
+				it.Digest = desc.Digest
+				if blobs, err := opts.Store.Reachable(desc); err == nil {
+					for _, b := range blobs {
+						it.Size += b.Size
+					}
+				}
 			}
 			rep.Items[i] = it
 		}()
