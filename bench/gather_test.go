@@ -1,5 +1,5 @@
-// Package bench compares mmgap's image gathering with crane and skopeo side by side, in one run,
-// against one generated registry on 127.0.0.1. See README.md.
+// Package bench holds side-by-side benchmarks, each against fixtures on 127.0.0.1 only. This
+// file compares mmgap's image gathering with crane and skopeo in one run; see README.md.
 package bench
 
 import (
@@ -33,28 +33,28 @@ var (
 	benchImages   = flag.Int("images", 4, "images in the large data set")
 	benchLayers   = flag.Int("layers", 8, "layers per image in the large data set")
 	benchLayerMiB = flag.Int("layer-mib", 32, "MiB of random content per layer in the large data set")
-	benchJobs     = flag.Int("jobs", 4, "mmgap Fetcher Jobs")
+	benchJobs     = flag.Int("jobs", 0, "mmgap Fetcher Jobs (0: the Fetcher's default)")
 	craneBin      = flag.String("crane", "", "crane binary for the crane-cli case (default: crane from PATH; skipped when absent)")
 )
 
-// childEnv makes the test binary a one-shot fetcher (see TestMain): a JSON childJob.
-const childEnv = "MMGAP_BENCH_CHILD"
+// gatherChildEnv makes the test binary a one-shot fetcher (see TestMain): a JSON gatherChildJob.
+const gatherChildEnv = "MMGAP_BENCH_CHILD"
 
-type childJob struct {
+type gatherChildJob struct {
 	Store string   `json:"store"`
 	Refs  []string `json:"refs"`
 	Jobs  int      `json:"jobs"`
 }
 
-type childResult struct {
+type gatherChildResult struct {
 	Bytes   int64  `json:"bytes"`
 	HeapSys uint64 `json:"heapSys"`
 	VmHWMkB int64  `json:"vmHWMkB"`
 }
 
 func TestMain(m *testing.M) {
-	if spec := os.Getenv(childEnv); spec != "" {
-		if err := runChild(spec); err != nil {
+	if spec := os.Getenv(gatherChildEnv); spec != "" {
+		if err := runGatherChild(spec); err != nil {
 			fmt.Fprintln(os.Stderr, "bench child:", err)
 			os.Exit(1)
 		}
@@ -63,9 +63,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// runChild fetches the refs into a fresh store and prints peak memory as JSON.
-func runChild(spec string) error {
-	var job childJob
+// runGatherChild fetches the refs into a fresh store and prints peak memory as JSON.
+func runGatherChild(spec string) error {
+	var job gatherChildJob
 	if err := json.Unmarshal([]byte(spec), &job); err != nil {
 		return err
 	}
@@ -80,16 +80,16 @@ func runChild(spec string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	n, err := fetchAll(job.Store, job.Refs, job.Jobs)
+	n, err := gatherFetchAll(job.Store, job.Refs, job.Jobs)
 	if err != nil {
 		return err
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return json.NewEncoder(os.Stdout).Encode(childResult{Bytes: n, HeapSys: ms.HeapSys, VmHWMkB: vmHWM()})
+	return json.NewEncoder(os.Stdout).Encode(gatherChildResult{Bytes: n, HeapSys: ms.HeapSys, VmHWMkB: gatherVmHWM()})
 }
 
-func vmHWM() int64 {
+func gatherVmHWM() int64 {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
 		return -1
@@ -105,9 +105,9 @@ func vmHWM() int64 {
 	return -1
 }
 
-// fetchAll gathers refs concurrently into a new store at dir, as gather does, and returns the
+// gatherFetchAll gathers refs concurrently into a new store at dir, as gather does, and returns the
 // bytes received.
-func fetchAll(dir string, refs []string, jobs int) (int64, error) {
+func gatherFetchAll(dir string, refs []string, jobs int) (int64, error) {
 	s, err := store.Open(dir)
 	if err != nil {
 		return 0, err
@@ -135,13 +135,13 @@ func fetchAll(dir string, refs []string, jobs int) (int64, error) {
 	return total, first
 }
 
-type dataSet struct {
+type gatherDataSet struct {
 	refs  []string
 	bytes int64 // blob bytes
 }
 
-func push(b *testing.B, reg *upstreamtest.Registry, prefix string, images, layers int, layerBytes int64) dataSet {
-	var ds dataSet
+func gatherPush(b *testing.B, reg *upstreamtest.Registry, prefix string, images, layers int, layerBytes int64) gatherDataSet {
+	var ds gatherDataSet
 	for i := range images {
 		img := reg.PushRandomImage(b, fmt.Sprintf("bench/%s%d", prefix, i), "1", layers, layerBytes)
 		ds.refs = append(ds.refs, img.Ref)
@@ -150,22 +150,22 @@ func push(b *testing.B, reg *upstreamtest.Registry, prefix string, images, layer
 	return ds
 }
 
-// timed runs one iteration of a case: untimed preparation (removing the previous output) and
-// sync, so one tool's unflushed output does not slow the next; the tool (timed); then an untimed
+// gatherTimed runs one iteration of a case: untimed preparation (removing the previous output) and
+// sync, so one tool's unflushed output does not slow the next; the tool (gatherTimed); then an untimed
 // sync whose duration is added to the tool's for the durable-MB/s metric. mmgap fsyncs every blob
 // before it returns; crane and skopeo leave their output in the page cache.
-type timed struct {
+type gatherTimed struct {
 	b          *testing.B
 	bytes      int64
 	tool, sync time.Duration
 }
 
-func newTimed(b *testing.B, bytes int64) *timed {
+func newGatherTimed(b *testing.B, bytes int64) *gatherTimed {
 	b.SetBytes(bytes)
-	return &timed{b: b, bytes: bytes}
+	return &gatherTimed{b: b, bytes: bytes}
 }
 
-func (t *timed) run(prepare, fn func()) {
+func (t *gatherTimed) run(prepare, fn func()) {
 	t.b.StopTimer()
 	prepare()
 	syscall.Sync()
@@ -180,7 +180,7 @@ func (t *timed) run(prepare, fn func()) {
 	t.b.StartTimer()
 }
 
-func (t *timed) report() {
+func (t *gatherTimed) report() {
 	n := float64(t.b.N)
 	t.b.ReportMetric(float64(t.bytes)/1e6/((t.tool+t.sync).Seconds()/n), "durable-MB/s")
 	t.b.ReportMetric(t.sync.Seconds()/n, "sync-s")
@@ -190,12 +190,12 @@ func (t *timed) report() {
 // incompressible content) with each tool into a fresh OCI layout, and measures mmgap's peak
 // memory for a small and the large data set. Run it with:
 //
-//	go test -run='^$' -bench=. -benchtime=1x ./bench/
+//	go test -run='^$' -bench=Gather -benchtime=1x ./bench/
 func BenchmarkGather(b *testing.B) {
 	start := time.Now()
 	reg := upstreamtest.NewRegistry(b)
-	large := push(b, reg, "large", *benchImages, *benchLayers, int64(*benchLayerMiB)<<20)
-	small := push(b, reg, "small", 1, 4, 25<<20)
+	large := gatherPush(b, reg, "large", *benchImages, *benchLayers, int64(*benchLayerMiB)<<20)
+	small := gatherPush(b, reg, "small", 1, 4, 25<<20)
 	b.Logf("generated %d MiB + %d MiB in %s at %s", large.bytes>>20, small.bytes>>20, time.Since(start).Round(time.Millisecond), reg.Host())
 	work := b.TempDir()
 	fresh := func(name string) string {
@@ -206,18 +206,18 @@ func BenchmarkGather(b *testing.B) {
 		return d
 	}
 	for _, r := range append(large.refs, small.refs...) { // warm the page cache of the source
-		if _, err := fetchAll(fresh("warm"), []string{r}, *benchJobs); err != nil {
+		if _, err := gatherFetchAll(fresh("warm"), []string{r}, *benchJobs); err != nil {
 			b.Fatal(err)
 		}
 	}
 	fresh("warm")
 
 	b.Run("mmgap", func(b *testing.B) {
-		tm := newTimed(b, large.bytes)
+		tm := newGatherTimed(b, large.bytes)
 		for range b.N {
 			var dir string
 			tm.run(func() { dir = fresh("mmgap") }, func() {
-				n, err := fetchAll(dir, large.refs, *benchJobs)
+				n, err := gatherFetchAll(dir, large.refs, *benchJobs)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -232,7 +232,7 @@ func BenchmarkGather(b *testing.B) {
 	b.Run("crane-lib", func(b *testing.B) {
 		// What `crane pull --format oci REF... DIR` does: crane.Pull each reference, then
 		// crane.MultiSaveOCI (layout.AppendImage per image, its layers written concurrently).
-		tm := newTimed(b, large.bytes)
+		tm := newGatherTimed(b, large.bytes)
 		for range b.N {
 			var dir string
 			tm.run(func() { dir = fresh("crane") }, func() {
@@ -262,7 +262,7 @@ func BenchmarkGather(b *testing.B) {
 		if bin == "" {
 			b.Skip("no crane binary: pass -crane=PATH or put crane on PATH (see README.md)")
 		}
-		tm := newTimed(b, large.bytes)
+		tm := newGatherTimed(b, large.bytes)
 		for range b.N {
 			var cmd *exec.Cmd
 			tm.run(func() {
@@ -282,7 +282,7 @@ func BenchmarkGather(b *testing.B) {
 		if err != nil {
 			b.Fatal("skopeo is required (apt-get install skopeo)")
 		}
-		tm := newTimed(b, large.bytes)
+		tm := newGatherTimed(b, large.bytes)
 		for range b.N {
 			var dir string
 			tm.run(func() { dir = fresh("skopeo") }, func() {
@@ -301,18 +301,18 @@ func BenchmarkGather(b *testing.B) {
 	// Peak memory of a process that only fetches: the test binary re-executed as a child.
 	for _, tc := range []struct {
 		name string
-		ds   dataSet
+		ds   gatherDataSet
 	}{{"memory-100MB", small}, {"memory-1GB", large}} {
 		b.Run(tc.name, func(b *testing.B) {
 			b.SetBytes(tc.ds.bytes)
-			var res childResult
+			var res gatherChildResult
 			for range b.N {
 				b.StopTimer()
-				spec, _ := json.Marshal(childJob{Store: fresh("child"), Refs: tc.ds.refs, Jobs: *benchJobs})
+				spec, _ := json.Marshal(gatherChildJob{Store: fresh("child"), Refs: tc.ds.refs, Jobs: *benchJobs})
 				syscall.Sync()
 				b.StartTimer()
 				cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
-				cmd.Env = append(os.Environ(), childEnv+"="+string(spec))
+				cmd.Env = append(os.Environ(), gatherChildEnv+"="+string(spec))
 				cmd.Stderr = os.Stderr
 				out, err := cmd.Output()
 				if err != nil {

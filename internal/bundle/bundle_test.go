@@ -458,4 +458,3 @@ func TestExtractDestination(t *testing.T) {
 		}
 	}
 }
-

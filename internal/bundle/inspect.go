@@ -42,6 +42,7 @@ func Inspect(r io.Reader, kr *pgp.Keyring) (*Inspection, error) {
 	defer func() {
 		t.close()
 		z.close()
+		pool.recycle()
 	}()
 	invData, sig, _, err := readHead(t)
 	if err != nil {

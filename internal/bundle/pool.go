@@ -10,16 +10,19 @@ import (
 // writer emits: a raw frame or a decoded frame always fits one buffer.
 const bufSize = 1 << 20
 
-// poolBuffers bounds the buffers in flight while reading a bundle: the memory a reader uses
-// does not grow with the bundle.
-const poolBuffers = 40
+// poolBuffers bounds the buffers (or mapped windows of the input) in flight while reading a
+// bundle, so the memory a reader uses does not grow with the bundle. Blobs up to about half of
+// it are hashed two at a time; a larger blob is hashed on one core while the next is read.
+const poolBuffers = 96
 
-// rbuf is a pooled buffer shared by reference count between the stream parser and the hashing
-// workers. It returns to its pool when the last reference is released.
+// rbuf is a buffer shared by reference count between the stream parser and the hashing
+// workers: memory from the pool, or a window of a memory-mapped input file. It goes back when
+// the last reference is released.
 type rbuf struct {
-	data []byte
-	refs atomic.Int32
-	pool *bufPool
+	data   []byte
+	refs   atomic.Int32
+	pool   *bufPool
+	mapped bool // a window of the input mapping: released by dropping its pages
 }
 
 func (b *rbuf) retain() { b.refs.Add(1) }
@@ -32,47 +35,94 @@ func (b *rbuf) release() {
 	}
 }
 
-// bufPool hands out at most max buffers, allocating them lazily so small bundles stay small.
+// bufPool bounds the buffers in flight with a semaphore, allocating memory lazily so that small
+// bundles stay small.
 type bufPool struct {
 	size int
-	max  int
-
-	mu   sync.Mutex
-	made int
-	free chan *rbuf
+	sem  chan struct{} // one token per buffer in flight
+	free chan *rbuf    // memory buffers ready for reuse
 }
 
 func newBufPool(size, max int) *bufPool {
-	return &bufPool{size: size, max: max, free: make(chan *rbuf, max)}
+	return &bufPool{size: size, sem: make(chan struct{}, max), free: make(chan *rbuf, max)}
 }
 
-// get returns a buffer holding one reference, waiting while all are in use.
-func (p *bufPool) get(ctx context.Context) (*rbuf, error) {
+func (p *bufPool) acquire(ctx context.Context) error {
 	select {
-	case b := <-p.free:
-		b.refs.Store(1)
-		return b, nil
+	case p.sem <- struct{}{}:
+		return nil
 	default:
 	}
-	p.mu.Lock()
-	if p.made < p.max {
-		p.made++
-		p.mu.Unlock()
-		b := &rbuf{data: make([]byte, p.size), pool: p}
-		b.refs.Store(1)
-		return b, nil
-	}
-	p.mu.Unlock()
 	select {
-	case b := <-p.free:
-		b.refs.Store(1)
-		return b, nil
+	case p.sem <- struct{}{}:
+		return nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 }
 
-func (p *bufPool) put(b *rbuf) { p.free <- b }
+// get returns a memory buffer holding one reference, waiting while all are in use.
+func (p *bufPool) get(ctx context.Context) (*rbuf, error) {
+	if err := p.acquire(ctx); err != nil {
+		return nil, err
+	}
+	var b *rbuf
+	select {
+	case b = <-p.free:
+	default:
+		var data []byte
+		if p.size == bufSize {
+			if d, ok := spare.Get().(*[]byte); ok {
+				data = *d
+			}
+		}
+		if data == nil {
+			data = make([]byte, p.size)
+		}
+		b = &rbuf{data: data, pool: p}
+	}
+	b.refs.Store(1)
+	return b, nil
+}
+
+// window wraps a window of a mapped input as a buffer holding one reference.
+func (p *bufPool) window(ctx context.Context, data []byte) (*rbuf, error) {
+	if err := p.acquire(ctx); err != nil {
+		return nil, err
+	}
+	b := &rbuf{data: data, pool: p, mapped: true}
+	b.refs.Store(1)
+	return b, nil
+}
+
+func (p *bufPool) put(b *rbuf) {
+	if b.mapped {
+		dropPages(b.data)
+	} else {
+		p.free <- b
+	}
+	<-p.sem
+}
+
+// spare keeps buffers between runs, so that reading many small bundles does not allocate and
+// zero a megabyte each time.
+var spare sync.Pool
+
+// recycle hands the pool's memory buffers to the next run. It does so only when every buffer
+// is back, so that no buffer still referenced can be reused.
+func (p *bufPool) recycle() {
+	if p.size != bufSize || len(p.sem) != 0 {
+		return
+	}
+	for {
+		select {
+		case b := <-p.free:
+			spare.Put(&b.data)
+		default:
+			return
+		}
+	}
+}
 
 // chunk is a piece of data in a pooled buffer; the holder owns one reference to buf (nil for
 // memory that is not pooled).

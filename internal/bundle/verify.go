@@ -8,11 +8,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -119,7 +121,7 @@ type expect struct {
 // job is the checking (and, for Extract, writing) of one entry by a worker.
 type job struct {
 	e       *expect
-	ch      chan chunk
+	ch      chan []chunk
 	file    *os.File
 	capture int64 // keep up to this many bytes of content (manifests, index.json)
 
@@ -127,6 +129,7 @@ type job struct {
 
 	// Set by the worker; read after the workers stopped.
 	done     bool
+	fault    bool
 	n        int64
 	got      v1.Hash
 	werr     error
@@ -142,6 +145,7 @@ type verifier struct {
 	log  *slog.Logger
 	dir  string // extraction directory, "" for Verify
 
+	z       *zreader
 	inv     *Inventory
 	entries map[string]*expect
 	jobs    []*job
@@ -166,11 +170,29 @@ func run(ctx context.Context, r io.Reader, opts VerifyOptions, dir string) (rep 
 	v := &verifier{ctx: ctx, opts: opts, log: log, dir: dir}
 	pool := newBufPool(bufSize, poolBuffers)
 	z := newZreader(ctx, r, pool)
+	z.m = mapInput(r)
+	if z.m != nil {
+		// A mapped file that shrinks under us faults: make that a panic we recover.
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	}
 	t := &tarStream{z: z}
+	v.z = z
+	started := false
 	defer func() {
+		p := recover()
 		v.stopWorkers()
 		t.close()
 		z.close()
+		if z.m != nil {
+			z.m.close(z.moff)
+		}
+		pool.recycle()
+		if p != nil {
+			if !isFault(p) {
+				panic(p)
+			}
+			rep, err = nil, &IntegrityError{Reason: "the bundle file changed (shrank) while it was read", Err: ErrTruncated}
+		}
 		// Name the artifacts a damaged blob belongs to, now that no worker runs.
 		var ie *IntegrityError
 		if errors.As(err, &ie) && ie.Artifact == "" {
@@ -178,9 +200,6 @@ func run(ctx context.Context, r io.Reader, opts VerifyOptions, dir string) (rep 
 				ie.Artifact = v.owners(hex)
 			}
 		}
-	}()
-	started := false
-	defer func() {
 		if started {
 			v.progress().Done("bundle", err)
 		}
@@ -470,9 +489,15 @@ func (v *verifier) entriesLoop(t *tarStream, h *entryHeader) error {
 
 var errStopped = errors.New("stopped")
 
-// entry streams one entry's content to a worker.
+// batchBytes is how much content the reader gathers before handing it to a worker: sending
+// chunk by chunk (a raw zstd block is 128 KiB) would cost a channel operation each.
+const batchBytes = bufSize
+
+// entry streams one entry's content to a worker, in batches of chunks. A job's channel holds
+// more batches than the pool has buffers, so the reader never waits on a busy worker, only on
+// buffers: it reads ahead into the next entries while workers hash earlier ones.
 func (v *verifier) entry(t *tarStream, e *expect) error {
-	j := &job{e: e, ch: make(chan chunk, 64)}
+	j := &job{e: e, ch: make(chan []chunk, min(poolBuffers+2, e.size/batchBytes+2))}
 	e.job = j
 	switch {
 	case e.name == NameIndex:
@@ -492,15 +517,41 @@ func (v *verifier) entry(t *tarStream, e *expect) error {
 	case v.work <- j:
 	case <-v.ctx.Done():
 		j.aborted.Store(true)
-		close(j.ch)
+		if j.file != nil {
+			j.file.Close()
+		}
+		j.file = nil
 		return v.ctx.Err()
 	}
+	var batch []chunk
+	var batched int
+	closed := false
 	abort := func(err error) error {
+		for _, c := range batch {
+			c.release()
+		}
+		batch = nil
 		j.aborted.Store(true)
 		close(j.ch)
+		closed = true
 		return err
 	}
-	prog := v.progress()
+	defer func() {
+		if !closed {
+			// Unwinding from a fault: let the worker drain and stop.
+			abort(nil)
+		}
+	}()
+	send := func() error {
+		select {
+		case j.ch <- batch:
+		case <-v.ctx.Done():
+			return abort(v.ctx.Err())
+		}
+		v.progress().Add("bundle", int64(batched), false)
+		batch, batched = make([]chunk, 0, 16), 0
+		return nil
+	}
 	remaining := e.size
 	first := true
 	for remaining > 0 {
@@ -522,16 +573,16 @@ func (v *verifier) entry(t *tarStream, e *expect) error {
 			}
 		}
 		remaining -= int64(len(c.b))
-		n := int64(len(c.b))
-		select {
-		case j.ch <- c:
-		case <-v.ctx.Done():
-			c.release()
-			return abort(v.ctx.Err())
+		batch = append(batch, c)
+		batched += len(c.b)
+		if batched >= batchBytes || remaining == 0 {
+			if err := send(); err != nil {
+				return err
+			}
 		}
-		prog.Add("bundle", n, false)
 	}
 	close(j.ch)
+	closed = true
 	if err := t.skip(padding(e.size)); err != nil {
 		return v.streamError(err, e.name)
 	}
@@ -558,31 +609,17 @@ func (v *verifier) stopWorkers() {
 
 func (v *verifier) worker(work <-chan *job) {
 	defer v.wg.Done()
+	if v.z != nil && v.z.m != nil {
+		debug.SetPanicOnFault(true)
+	}
 	h := sha256.New()
 	var sum [sha256.Size]byte
 	for j := range work {
 		h.Reset()
 		var n int64
 		skip := false
-		for c := range j.ch {
-			if !skip && (j.aborted.Load() || v.stopped.Load()) {
-				skip = true
-			}
-			if !skip {
-				h.Write(c.b)
-				n += int64(len(c.b))
-				if j.file != nil {
-					if _, err := j.file.Write(c.b); err != nil {
-						j.werr = err
-						skip = true
-						v.stopped.Store(true)
-					}
-				}
-				if j.capture > 0 && int64(len(j.data)+len(c.b)) <= j.capture {
-					j.data = append(j.data, c.b...)
-				}
-			}
-			c.release()
+		for batch := range j.ch {
+			v.consume(j, h, batch, &skip, &n)
 		}
 		if j.file != nil {
 			if j.werr == nil && !skip {
@@ -594,7 +631,7 @@ func (v *verifier) worker(work <-chan *job) {
 		}
 		if skip || j.aborted.Load() {
 			j.data = nil
-			if j.werr != nil {
+			if j.werr != nil || j.fault {
 				j.done = true
 			}
 			continue
@@ -615,6 +652,45 @@ func (v *verifier) worker(work <-chan *job) {
 	}
 }
 
+// consume hashes (and writes, and captures) one batch and releases its chunks. A fault on a
+// mapped input that shrank stops the run.
+func (v *verifier) consume(j *job, h hash.Hash, batch []chunk, skip *bool, n *int64) {
+	i := 0
+	defer func() {
+		if p := recover(); p != nil {
+			if !isFault(p) {
+				panic(p)
+			}
+			for ; i < len(batch); i++ {
+				batch[i].release()
+			}
+			j.fault, *skip = true, true
+			v.stopped.Store(true)
+		}
+	}()
+	for ; i < len(batch); i++ {
+		c := batch[i]
+		if !*skip && (j.aborted.Load() || v.stopped.Load()) {
+			*skip = true
+		}
+		if !*skip {
+			h.Write(c.b)
+			*n += int64(len(c.b))
+			if j.file != nil {
+				if _, err := j.file.Write(c.b); err != nil {
+					j.werr = err
+					*skip = true
+					v.stopped.Store(true)
+				}
+			}
+			if j.capture > 0 && int64(len(j.data)+len(c.b)) <= j.capture {
+				j.data = append(j.data, c.b...)
+			}
+		}
+		c.release()
+	}
+}
+
 // firstJobError reports the failure of the earliest entry, if any.
 func (v *verifier) firstJobError() error {
 	for _, j := range v.jobs {
@@ -623,6 +699,8 @@ func (v *verifier) firstJobError() error {
 		}
 		name := j.e.name
 		switch {
+		case j.fault:
+			return &IntegrityError{Entry: name, Reason: "the bundle file changed (shrank) while it was read", Err: ErrTruncated}
 		case j.werr != nil:
 			return fmt.Errorf("extract %s: %w", name, j.werr)
 		case j.n != j.e.size:

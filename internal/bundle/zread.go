@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sync"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -57,6 +58,8 @@ type zreader struct {
 	ctx  context.Context
 	r    *recReader
 	pool *bufPool
+	m    *mapping // the input, mapped; nil when read
+	moff int      // next unmapped offset in m.data
 
 	q     []inbuf // input not yet consumed; q[0].b[off:] is next
 	off   int
@@ -68,9 +71,8 @@ type zreader struct {
 	blocks  []blockRef
 	scratch []byte
 
-	frameDec *zstd.Decoder
-	slow     *zstd.Decoder
-	slowErr  error
+	slow    *zstd.Decoder
+	slowErr error
 }
 
 type inbuf struct {
@@ -95,9 +97,6 @@ func (z *zreader) close() {
 		in.buf.release()
 	}
 	z.q = nil
-	if z.frameDec != nil {
-		z.frameDec.Close()
-	}
 	if z.slow != nil {
 		z.slow.Close()
 	}
@@ -122,6 +121,24 @@ func (z *zreader) fill(need int) error {
 		}
 		if err := z.ctx.Err(); err != nil {
 			return err
+		}
+		if z.m != nil {
+			if z.moff >= len(z.m.data) {
+				z.eof = true
+				return nil
+			}
+			// Windows end on bufSize boundaries of the page-aligned mapping, so that whole
+			// pages can be dropped when they are released.
+			skip := z.m.skip()
+			end := min(len(z.m.data), ((skip+z.moff)/bufSize+1)*bufSize-skip)
+			w, err := z.pool.window(z.ctx, z.m.data[z.moff:end:end])
+			if err != nil {
+				return err
+			}
+			populate(w.data)
+			z.q = append(z.q, inbuf{buf: w, b: w.data})
+			z.moff = end
+			continue
 		}
 		buf, err := z.pool.get(z.ctx)
 		if err != nil {
@@ -382,19 +399,15 @@ func (z *zreader) decodeFrame(n int) error {
 	src := z.scratch[:n]
 	z.peek(0, src)
 	z.consume(n)
-	if z.frameDec == nil {
-		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecodeAllCapLimit(true),
-			zstd.WithDecoderMaxWindow(maxDecoderWindow), zstd.WithDecoderMaxMemory(bufSize))
-		if err != nil {
-			return err
-		}
-		z.frameDec = d
+	dec, err := frameDecoder()
+	if err != nil {
+		return err
 	}
 	out, err := z.pool.get(z.ctx)
 	if err != nil {
 		return err
 	}
-	res, err := z.frameDec.DecodeAll(src, out.data[:0])
+	res, err := dec.DecodeAll(src, out.data[:0])
 	if err != nil {
 		out.release()
 		return &streamError{msg: "corrupt zstd frame", err: err}
@@ -437,13 +450,37 @@ func (z *zreader) skipFrame() error {
 	return nil
 }
 
+var (
+	frameDecOnce sync.Once
+	frameDec     *zstd.Decoder
+	frameDecErr  error
+)
+
+// frameDecoder is shared by every reader: DecodeAll is safe for concurrent use, and the frames it
+// decodes hold at most bufSize bytes.
+func frameDecoder() (*zstd.Decoder, error) {
+	frameDecOnce.Do(func() {
+		frameDec, frameDecErr = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecodeAllCapLimit(true),
+			zstd.WithDecoderMaxWindow(maxDecoderWindow), zstd.WithDecoderMaxMemory(bufSize))
+	})
+	return frameDec, frameDecErr
+}
+
 // toSlow hands the rest of the stream, starting at the current frame, to the streaming decoder.
 func (z *zreader) toSlow() error {
 	rest := make([]byte, z.avail())
 	z.peek(0, rest)
 	z.consume(len(rest))
 	var src io.Reader = bytes.NewReader(rest)
-	if !z.eof && z.rerr == nil {
+	switch {
+	case z.m != nil:
+		// The streaming decoder reads in goroutines of its own: give it the file, not the
+		// mapping, whose pages could fault if the file shrank.
+		tail := io.NewSectionReader(z.m.f, z.m.base+int64(z.moff), int64(len(z.m.data)-z.moff))
+		z.r = &recReader{r: tail}
+		src = io.MultiReader(src, ctxReader{z.ctx, z.r})
+		z.moff = len(z.m.data)
+	case !z.eof && z.rerr == nil:
 		src = io.MultiReader(src, ctxReader{z.ctx, z.r})
 	}
 	d, err := zstd.NewReader(src, zstd.WithDecoderConcurrency(min(runtime.GOMAXPROCS(0), 4)),

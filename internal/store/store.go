@@ -294,7 +294,13 @@ type BlobWriter struct {
 	n      int64
 	unlock func()
 	done   bool
+
+	flushed int64 // bytes handed to the kernel for writeback (see startWriteback)
 }
+
+// writebackChunk is how much a BlobWriter buffers in the page cache before it asks the kernel to
+// start writing it out.
+const writebackChunk = 8 << 20
 
 // Writer opens a writer for blob d (size < 0 when unknown). It returns ErrExists if the blob is
 // already stored. Only one writer per digest is open at a time; others wait. Callers MUST Close it.
@@ -342,7 +348,7 @@ func (s *Store) Writer(d v1.Hash, size int64) (*BlobWriter, error) {
 		w.Close()
 		return nil, fmt.Errorf("resume %s: %w", d, err)
 	}
-	w.n = n
+	w.n, w.flushed = n, n
 	if size >= 0 && n > size {
 		if err := w.Reset(); err != nil {
 			w.Close()
@@ -364,7 +370,7 @@ func (w *BlobWriter) Reset() error {
 		return err
 	}
 	w.h.Reset()
-	w.n = 0
+	w.n, w.flushed = 0, 0
 	return nil
 }
 
@@ -376,6 +382,10 @@ func (w *BlobWriter) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)
 	w.h.Write(p[:n])
 	w.n += int64(n)
+	if w.n-w.flushed >= writebackChunk {
+		startWriteback(w.f, w.flushed, w.n-w.flushed)
+		w.flushed = w.n
+	}
 	return n, err
 }
 

@@ -148,7 +148,7 @@ func (f *Fetcher) fetchBlob(ctx context.Context, src *source, d v1.Descriptor, t
 			return classify(statusError(req, resp))
 		}
 		if resp.ContentLength >= 0 && off+resp.ContentLength != d.Size {
-			return fetch.Permanent(&store.DigestError{Want: d.Digest, WantSize: d.Size, GotSize: resp.ContentLength})
+			return fetch.Permanent(&store.DigestError{Want: d.Digest, WantSize: d.Size, GotSize: off + resp.ContentLength})
 		}
 		_, err = io.Copy(w, &progressReader{r: resp.Body, p: p, stall: stall, d: f.stall})
 		if err != nil {

@@ -64,7 +64,8 @@ type Options struct {
 	Retry fetch.Retry
 	// Progress receives byte counts; nil discards them.
 	Progress fetch.Progress
-	// Jobs bounds concurrent blob downloads across the Fetcher; zero means 4.
+	// Jobs bounds concurrent blob downloads across the Fetcher; zero means 8. More downloads in
+	// flight hide the per-blob fsync of the store (bench/README.md).
 	Jobs int
 	// StallTimeout aborts (and retries) a blob download that receives nothing for this long;
 	// zero means two minutes.
@@ -148,7 +149,7 @@ func New(opts Options) (*Fetcher, error) {
 	}
 	jobs := opts.Jobs
 	if jobs <= 0 {
-		jobs = 4
+		jobs = 8
 	}
 	f.sem = make(chan struct{}, jobs)
 	return f, nil
