@@ -29,6 +29,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/mmgap/mmgap/internal/bundle"
 	"github.com/mmgap/mmgap/internal/pgp"
@@ -36,9 +38,10 @@ import (
 )
 
 var (
-	bundleMiB     = flag.Int("bundle-mib", 1024, "MiB of random blobs in the bundle benchmark store")
-	bundleBlobMiB = flag.Int("bundle-blob-mib", 32, "MiB per blob in the bundle benchmark stores")
-	bundleMemMiB  = flag.String("bundle-mem-mib", "100,1024,2048", "store sizes in MiB for the peak-memory runs (empty: none)")
+	bundleMiB      = flag.Int("bundle-mib", 1024, "MiB of random blobs in the bundle benchmark store")
+	bundleBlobMiB  = flag.Int("bundle-blob-mib", 32, "MiB per blob in the bundle benchmark stores")
+	bundleMemMiB   = flag.String("bundle-mem-mib", "100,1024,2048", "store sizes in MiB for the peak-memory runs (empty: none)")
+	bundleMixedMiB = flag.Int("bundle-mixed-mib", 512, "MiB of content in the store of BenchmarkBundleLevels")
 )
 
 const bundleChildEnv = "MMGAP_BUNDLE_BENCH_CHILD"
@@ -339,5 +342,98 @@ func BenchmarkBundle(b *testing.B) {
 			})
 		}
 		os.RemoveAll(dir)
+	}
+}
+
+// newMixedStore builds a store shaped like a real gathering: gzip-compressed image layers of
+// text-like content (most of the bytes), JSON configs and manifests, and one uncompressed text
+// file artifact (about 5% of the bytes).
+func newMixedStore(tb testing.TB, dir string, mib int) (*store.Store, int64) {
+	tb.Helper()
+	s, err := store.Open(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	words := strings.Fields("mattermost server plugin config channel team user post file upload " +
+		"database postgres migration index query cache cluster node metrics push notification " +
+		"image layer manifest digest registry bundle verify signature key ledger site import export")
+	rng := rand.New(rand.NewPCG(uint64(mib), 3))
+	text := func(n int) []byte {
+		var b bytes.Buffer
+		for b.Len() < n {
+			b.WriteString(words[rng.IntN(len(words))])
+			if rng.IntN(12) == 0 {
+				b.WriteString(".\n")
+			} else {
+				b.WriteByte(' ')
+			}
+		}
+		return b.Bytes()[:n]
+	}
+	var total int64
+	img := 0
+	for total < int64(mib)<<20*95/100 {
+		var layers []v1.Descriptor
+		for range 4 {
+			var gz bytes.Buffer
+			zw, _ := gzip.NewWriterLevel(&gz, gzip.BestSpeed)
+			zw.Write(text(16 << 20))
+			zw.Close()
+			d, err := s.PutBytes(string(types.OCILayer), gz.Bytes())
+			if err != nil {
+				tb.Fatal(err)
+			}
+			layers = append(layers, d)
+			total += d.Size
+		}
+		cfg, _ := s.PutBytes(string(types.OCIConfigJSON), fmt.Appendf(nil, `{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/bin"],"Labels":{"image":"%d"}},"history":[{"created_by":"%s"}]}`, img, text(2000)))
+		raw, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": types.OCIManifestSchema1, "config": cfg, "layers": layers})
+		m, err := s.PutBytes(string(types.OCIManifestSchema1), raw)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		m.Annotations = map[string]string{store.AnnotationRefName: fmt.Sprintf("registry.example.org/mixed/image%d:1", img), store.AnnotationKind: store.KindImage}
+		if err := s.SetRef(m); err != nil {
+			tb.Fatal(err)
+		}
+		img++
+	}
+	empty, _ := s.PutBytes(store.MediaTypeEmpty, store.EmptyJSON)
+	file, _ := s.PutBytes(store.MediaTypeOctetStream, text(mib<<20/20))
+	total += file.Size
+	raw, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": types.OCIManifestSchema1, "artifactType": store.ArtifactTypeFile, "config": empty, "layers": []v1.Descriptor{file}})
+	m, _ := s.PutBytes(string(types.OCIManifestSchema1), raw)
+	m.Annotations = map[string]string{store.AnnotationRefName: "mmgap.files/changelog:1", store.AnnotationKind: store.KindFile}
+	if err := s.SetRef(m); err != nil {
+		tb.Fatal(err)
+	}
+	return s, total
+}
+
+// BenchmarkBundleLevels compares zstd levels for Create on a store shaped like a real one
+// (-bundle-mixed-mib MiB), reporting the bundle size relative to the content.
+func BenchmarkBundleLevels(b *testing.B) {
+	s, total := newMixedStore(b, filepath.Join(b.TempDir(), "store"), *bundleMixedMiB)
+	out := filepath.Join(b.TempDir(), "levels.mmgap.tar.zst")
+	for _, l := range []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedDefault, zstd.SpeedBetterCompression, zstd.SpeedBestCompression} {
+		b.Run(l.String(), func(b *testing.B) {
+			b.SetBytes(total)
+			var inv *bundle.Inventory
+			for b.Loop() {
+				var err error
+				if inv, err = bundle.Create(context.Background(), s, out, bundle.CreateOptions{Unsigned: true, Level: l}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			fi, _ := os.Stat(out)
+			b.ReportMetric(float64(fi.Size())/float64(inv.TotalSize()), "size-ratio")
+			fh, _ := os.Open(out)
+			start := time.Now()
+			if _, err := bundle.Verify(context.Background(), fh, bundle.VerifyOptions{InsecureSkipSignature: true}); err != nil {
+				b.Fatal(err)
+			}
+			fh.Close()
+			b.ReportMetric(float64(inv.TotalSize())/time.Since(start).Seconds()/1e6, "verify-MB/s")
+		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
@@ -456,5 +457,78 @@ func TestExtractDestination(t *testing.T) {
 		if strings.Contains(p, ".partial") || strings.HasPrefix(p, "c") {
 			t.Fatalf("left behind: %s", p)
 		}
+	}
+}
+
+// TestLargeInventory reads a bundle.json spanning several frames (a large inventory, here
+// padded with an unknown field, which version 1 readers ignore).
+func TestLargeInventory(t *testing.T) {
+	f := newFixture(t)
+	es := f.resign(t, f.es, f.key, func(b []byte) []byte {
+		pad := make([]byte, 6<<20)
+		for i := range pad {
+			pad[i] = "abcdefghijklmnopqrstuvwxyz0123456789"[(i*7919+i/13)%36]
+		}
+		return append([]byte(`{"padding":"`+string(pad)+`",`), b[1:]...)
+	})
+	if len(es[0].data) < 6<<20 {
+		t.Fatal("padding lost")
+	}
+	for _, framed := range []bool{true, false} {
+		b := compress(t, tarBytes(t, es), framed)
+		in, err := Inspect(bytes.NewReader(b), &f.key.kr)
+		if err != nil || !in.SignatureVerified {
+			t.Fatalf("inspect (framed=%v): %v %+v", framed, err, in)
+		}
+		if _, err := Verify(context.Background(), bytes.NewReader(b), VerifyOptions{Keyring: f.key.kr}); err != nil {
+			t.Fatalf("verify (framed=%v): %v", framed, err)
+		}
+	}
+}
+
+type countProgress struct {
+	mu           sync.Mutex
+	total, added int64
+	done         int
+	err          error
+}
+
+func (p *countProgress) Start(id, name string, total int64) {
+	p.mu.Lock()
+	p.total = total
+	p.mu.Unlock()
+}
+func (p *countProgress) Grow(string, int64) {}
+func (p *countProgress) Add(id string, n int64, _ bool) {
+	p.mu.Lock()
+	p.added += n
+	p.mu.Unlock()
+}
+func (p *countProgress) Done(id string, err error) { p.mu.Lock(); p.done++; p.err = err; p.mu.Unlock() }
+
+func TestProgress(t *testing.T) {
+	ts := newTestStore(t, 12)
+	k := newTestKey(t, "signer")
+	var buf bytes.Buffer
+	cp := &countProgress{}
+	inv, err := Write(context.Background(), &buf, ts.s, CreateOptions{Signer: k.signer, Created: testCreated, Progress: cp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp.done != 1 || cp.err != nil || cp.added != cp.total || cp.total < inv.TotalSize() {
+		t.Fatalf("create progress: %+v", cp)
+	}
+	vp := &countProgress{}
+	if _, err := Verify(context.Background(), bytes.NewReader(buf.Bytes()), VerifyOptions{Keyring: k.kr, Progress: vp}); err != nil {
+		t.Fatal(err)
+	}
+	if vp.done != 1 || vp.err != nil || vp.added != vp.total || vp.total != inv.TotalSize() {
+		t.Fatalf("verify progress: %+v", vp)
+	}
+	bad := bytes.Clone(buf.Bytes())
+	bad = bad[:len(bad)-100]
+	vp = &countProgress{}
+	if _, err := Verify(context.Background(), bytes.NewReader(bad), VerifyOptions{Keyring: k.kr, Progress: vp}); err == nil || vp.done != 1 || vp.err == nil {
+		t.Fatalf("failed verify progress: %v %+v", err, vp)
 	}
 }

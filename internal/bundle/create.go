@@ -172,21 +172,27 @@ func writeEntries(fw *frameWriter, s *store.Store, snap *snapshot, sig []byte, p
 		}
 		prog.Add("bundle", int64(len(e.data)), false)
 	}
-	h := sha256.New()
+	h := newPipeHasher(fw, sha256.New())
+	var err error
 	for _, d := range snap.blobs {
-		if err := writeBlob(fw, s, d, mtime, h, prog); err != nil {
-			return err
+		if err = writeBlob(fw, s, d, mtime, h, prog); err != nil {
+			break
+		}
+		if err = h.failed(); err != nil {
+			break
 		}
 	}
-	_, err := fw.Write(make([]byte, 2*blockLen))
+	if herr := h.close(); err == nil {
+		err = herr
+	}
+	if err != nil {
+		return err
+	}
+	_, err = fw.Write(make([]byte, 2*blockLen))
 	return err
 }
 
-func writeBlob(fw *frameWriter, s *store.Store, d v1.Descriptor, mtime time.Time, h interface {
-	io.Writer
-	Sum([]byte) []byte
-	Reset()
-}, prog fetch.Progress) error {
+func writeBlob(fw *frameWriter, s *store.Store, d v1.Descriptor, mtime time.Time, h *pipeHasher, prog fetch.Progress) error {
 	f, err := s.Open(d.Digest)
 	if err != nil {
 		return err
@@ -202,17 +208,15 @@ func writeBlob(fw *frameWriter, s *store.Store, d v1.Descriptor, mtime time.Time
 	if err := writeHeader(fw, blobPrefix+d.Digest.Hex, d.Size, mtime); err != nil {
 		return err
 	}
-	h.Reset()
-	err = fw.copyFrom(f, d.Size, func(b []byte) {
-		h.Write(b)
-		prog.Add("bundle", int64(len(b)), false)
-	})
-	if err != nil {
+	if err := fw.copyFrom(f, d.Size, h, func(n int) { prog.Add("bundle", int64(n), false) }); err != nil {
 		return fmt.Errorf("read blob %s: %w", d.Digest, err)
 	}
-	if got := (v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}); got != d.Digest {
-		return &store.DigestError{Want: d.Digest, Got: got, WantSize: d.Size, GotSize: d.Size}
-	}
+	h.end(func(sum []byte) error {
+		if got := (v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum)}); got != d.Digest {
+			return &store.DigestError{Want: d.Digest, Got: got, WantSize: d.Size, GotSize: d.Size}
+		}
+		return nil
+	})
 	return writePadding(fw, d.Size)
 }
 

@@ -36,7 +36,7 @@ type Inspection struct {
 func Inspect(r io.Reader, kr *pgp.Keyring) (*Inspection, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pool := newBufPool(bufSize, 4)
+	pool := newBufPool(bufSize, 16)
 	z := newZreader(ctx, r, pool)
 	t := &tarStream{z: z}
 	defer func() {

@@ -15,6 +15,11 @@ const bufSize = 1 << 20
 // it are hashed two at a time; a larger blob is hashed on one core while the next is read.
 const poolBuffers = 96
 
+// windowSize is the size of the windows of a mapped input; each counts as windowTokens buffers.
+var windowSize = 4 * bufSize
+
+var windowTokens = windowSize / bufSize
+
 // rbuf is a buffer shared by reference count between the stream parser and the hashing
 // workers: memory from the pool, or a window of a memory-mapped input file. It goes back when
 // the last reference is released.
@@ -87,8 +92,10 @@ func (p *bufPool) get(ctx context.Context) (*rbuf, error) {
 
 // window wraps a window of a mapped input as a buffer holding one reference.
 func (p *bufPool) window(ctx context.Context, data []byte) (*rbuf, error) {
-	if err := p.acquire(ctx); err != nil {
-		return nil, err
+	for range windowTokens {
+		if err := p.acquire(ctx); err != nil {
+			return nil, err
+		}
 	}
 	b := &rbuf{data: data, pool: p, mapped: true}
 	b.refs.Store(1)
@@ -98,6 +105,9 @@ func (p *bufPool) window(ctx context.Context, data []byte) (*rbuf, error) {
 func (p *bufPool) put(b *rbuf) {
 	if b.mapped {
 		dropPages(b.data)
+		for range windowTokens - 1 {
+			<-p.sem
+		}
 	} else {
 		p.free <- b
 	}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"hash"
 	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -18,15 +20,15 @@ const DefaultLevel = zstd.SpeedFastest
 // frameWriter compresses a byte stream as a sequence of independent zstd frames of bufSize
 // uncompressed bytes each, compressed in parallel and written in order. A frame that
 // compression does not shrink by at least 1/32 is stored as raw blocks instead, which readers
-// pass through without decoding. The output depends only on the input and the level, not on
-// the number of cores.
+// pass through without decoding; a frame whose samples do not compress is stored raw without
+// trying the rest. The output depends only on the input and the level, not on the number of
+// cores.
 type frameWriter struct {
 	ctx context.Context
 	w   io.Writer
 	enc *zstd.Encoder
 
-	cur    []byte // the frame being filled
-	curOut []byte // its output buffer
+	cur *fjob // the frame being filled
 
 	work  chan *fjob
 	order chan *fjob
@@ -38,8 +40,11 @@ type frameWriter struct {
 	err error
 }
 
+// fjob is one frame: its input, its output, and the references that keep its input buffer from
+// being reused (the writer's, and one per piece a blob hasher still has to read).
 type fjob struct {
 	in, out []byte
+	refs    atomic.Int32
 	done    chan struct{}
 }
 
@@ -49,7 +54,7 @@ func newFrameWriter(ctx context.Context, w io.Writer, level zstd.EncoderLevel) (
 	if err != nil {
 		return nil, err
 	}
-	inflight := 2*workers + 2
+	inflight := 2*workers + 4
 	fw := &frameWriter{
 		ctx:   ctx,
 		w:     w,
@@ -67,9 +72,28 @@ func newFrameWriter(ctx context.Context, w io.Writer, level zstd.EncoderLevel) (
 		go fw.compressor()
 	}
 	go fw.writer()
-	j := <-fw.free
-	fw.cur, fw.curOut = j.in, j.out
+	fw.cur, _ = fw.take()
 	return fw, nil
+}
+
+// take returns a free frame buffer, waiting while all are in use.
+func (fw *frameWriter) take() (*fjob, error) {
+	var j *fjob
+	select {
+	case j = <-fw.free:
+	case <-fw.ctx.Done():
+		return nil, fw.ctx.Err()
+	}
+	j.in, j.out = j.in[:0], j.out[:0]
+	j.refs.Store(1) // the frame writer's own, handed to the writer goroutine on submit
+	j.done = make(chan struct{})
+	return j, nil
+}
+
+func (fw *frameWriter) unref(j *fjob) {
+	if j.refs.Add(-1) == 0 {
+		fw.free <- j
+	}
 }
 
 func (fw *frameWriter) setErr(err error) {
@@ -88,14 +112,37 @@ func (fw *frameWriter) failed() error {
 
 func (fw *frameWriter) compressor() {
 	defer fw.wg.Done()
+	var scratch []byte
 	for j := range fw.work {
-		out := fw.enc.EncodeAll(j.in, j.out[:0])
-		if len(out) >= len(j.in)-len(j.in)/32 {
-			out = appendRawFrame(out[:0], j.in)
+		if fw.incompressible(j.in, &scratch) {
+			j.out = appendRawFrame(j.out, j.in)
+		} else {
+			out := fw.enc.EncodeAll(j.in, j.out)
+			if len(out) >= len(j.in)-len(j.in)/32 {
+				out = appendRawFrame(out[:0], j.in)
+			}
+			j.out = out
 		}
-		j.out = out
 		close(j.done)
 	}
+}
+
+// incompressible reports whether three samples of in all fail to compress by 1/32, as with
+// already compressed data (image layers, archives): the frame is then stored raw without
+// compressing the rest.
+func (fw *frameWriter) incompressible(in []byte, scratch *[]byte) bool {
+	const sample = 16 << 10
+	if len(in) < 8*sample {
+		return false
+	}
+	for _, off := range []int{0, len(in)/2 - sample/2, len(in) - sample} {
+		s := in[off : off+sample]
+		*scratch = fw.enc.EncodeAll(s, (*scratch)[:0])
+		if len(*scratch) < len(s)-len(s)/32 {
+			return false
+		}
+	}
+	return true
 }
 
 func (fw *frameWriter) writer() {
@@ -107,7 +154,7 @@ func (fw *frameWriter) writer() {
 				fw.setErr(err)
 			}
 		}
-		fw.free <- &fjob{in: j.in[:0], out: j.out[:0]}
+		fw.unref(j)
 	}
 }
 
@@ -131,18 +178,16 @@ func appendRawFrame(dst, in []byte) []byte {
 }
 
 func (fw *frameWriter) submit() error {
-	if len(fw.cur) == 0 {
+	if len(fw.cur.in) == 0 {
 		return nil
 	}
-	j := &fjob{in: fw.cur, out: fw.curOut, done: make(chan struct{})}
-	fw.cur, fw.curOut = nil, nil
+	j := fw.cur
+	fw.cur = nil
 	fw.order <- j
 	fw.work <- j
-	select {
-	case n := <-fw.free:
-		fw.cur, fw.curOut = n.in, n.out
-	case <-fw.ctx.Done():
-		return fw.ctx.Err()
+	var err error
+	if fw.cur, err = fw.take(); err != nil {
+		return err
 	}
 	return fw.failed()
 }
@@ -164,11 +209,12 @@ func (fw *frameWriter) Write(p []byte) (int, error) {
 		if fw.cur == nil {
 			return n, fw.stopped()
 		}
-		m := copy(fw.cur[len(fw.cur):cap(fw.cur)], p)
-		fw.cur = fw.cur[:len(fw.cur)+m]
+		in := fw.cur.in
+		m := copy(in[len(in):cap(in)], p)
+		fw.cur.in = in[:len(in)+m]
 		p = p[m:]
 		n += m
-		if len(fw.cur) == cap(fw.cur) {
+		if len(fw.cur.in) == cap(fw.cur.in) {
 			if err := fw.submit(); err != nil {
 				return n, err
 			}
@@ -178,8 +224,8 @@ func (fw *frameWriter) Write(p []byte) (int, error) {
 }
 
 // copyFrom appends exactly n bytes read from r, reading straight into the frame buffers, and
-// calls fn on each piece read.
-func (fw *frameWriter) copyFrom(r io.Reader, n int64, fn func([]byte)) error {
+// hands each piece to h, which hashes it on its own goroutine; read reports progress.
+func (fw *frameWriter) copyFrom(r io.Reader, n int64, h *pipeHasher, read func(int)) error {
 	for n > 0 {
 		if err := fw.ctx.Err(); err != nil {
 			return err
@@ -187,13 +233,16 @@ func (fw *frameWriter) copyFrom(r io.Reader, n int64, fn func([]byte)) error {
 		if fw.cur == nil {
 			return fw.stopped()
 		}
-		room := fw.cur[len(fw.cur):cap(fw.cur)]
+		in := fw.cur.in
+		room := in[len(in):cap(in)]
 		room = room[:min(int64(len(room)), n)]
 		m, err := io.ReadFull(r, room)
 		if m > 0 {
-			fn(room[:m])
-			fw.cur = fw.cur[:len(fw.cur)+m]
+			fw.cur.refs.Add(1)
+			h.add(room[:m], fw.cur)
+			fw.cur.in = in[:len(in)+m]
 			n -= int64(m)
+			read(m)
 		}
 		if err != nil {
 			if err == io.EOF {
@@ -201,7 +250,7 @@ func (fw *frameWriter) copyFrom(r io.Reader, n int64, fn func([]byte)) error {
 			}
 			return err
 		}
-		if len(fw.cur) == cap(fw.cur) {
+		if len(fw.cur.in) == cap(fw.cur.in) {
 			if err := fw.submit(); err != nil {
 				return err
 			}
@@ -228,4 +277,68 @@ func (fw *frameWriter) Close() error {
 		return err
 	}
 	return fw.ctx.Err()
+}
+
+// pipeHasher hashes blob content on its own goroutine while the frame writer reads on, and
+// checks each blob against its expected digest.
+type pipeHasher struct {
+	fw    *frameWriter
+	items chan hashItem
+	done  chan struct{}
+	h     hash.Hash
+
+	mu  sync.Mutex
+	err error
+}
+
+type hashItem struct {
+	b     []byte
+	j     *fjob
+	check func(sum []byte) error // end of a blob
+}
+
+func newPipeHasher(fw *frameWriter, h hash.Hash) *pipeHasher {
+	p := &pipeHasher{fw: fw, items: make(chan hashItem, 256), done: make(chan struct{}), h: h}
+	go p.run()
+	return p
+}
+
+func (p *pipeHasher) run() {
+	defer close(p.done)
+	var sum []byte
+	for it := range p.items {
+		switch {
+		case it.check != nil:
+			sum = p.h.Sum(sum[:0])
+			p.h.Reset()
+			if err := it.check(sum); err != nil {
+				p.mu.Lock()
+				if p.err == nil {
+					p.err = err
+				}
+				p.mu.Unlock()
+			}
+		default:
+			p.h.Write(it.b)
+			p.fw.unref(it.j)
+		}
+	}
+}
+
+func (p *pipeHasher) add(b []byte, j *fjob) { p.items <- hashItem{b: b, j: j} }
+
+// end closes the current blob; check receives its SHA-256.
+func (p *pipeHasher) end(check func(sum []byte) error) { p.items <- hashItem{check: check} }
+
+func (p *pipeHasher) failed() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// close waits for every piece to be hashed and returns the first mismatch.
+func (p *pipeHasher) close() error {
+	close(p.items)
+	<-p.done
+	return p.failed()
 }
