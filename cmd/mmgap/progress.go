@@ -50,8 +50,9 @@ type bars struct {
 	sum    int64
 }
 
-func newBars(w io.Writer) *bars {
-	b := &bars{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(40), mpb.WithRefreshRate(150*time.Millisecond)), items: map[string]*mpb.Bar{}, totals: map[string]int64{}}
+func newBars(w io.Writer, opts ...mpb.ContainerOption) *bars {
+	opts = append([]mpb.ContainerOption{mpb.WithOutput(w), mpb.WithWidth(40), mpb.WithRefreshRate(150 * time.Millisecond)}, opts...)
+	b := &bars{p: mpb.New(opts...), items: map[string]*mpb.Bar{}, totals: map[string]int64{}}
 	b.total = b.p.New(0, mpb.BarStyle(), mpb.BarPriority(1<<30),
 		mpb.PrependDecorators(decor.Name("total", decor.WC{C: decor.DindentRight | decor.DextraSpace, W: 28})),
 		mpb.AppendDecorators(
