@@ -103,11 +103,18 @@ func (t *tarStream) skip(n int64) error {
 	return nil
 }
 
-// readAll reads an n-byte entry body into memory, with its padding.
+// readAll reads an n-byte entry body into memory, with its padding. Memory grows with the data
+// actually read, not with the size a header claims.
 func (t *tarStream) readAll(n int64) ([]byte, error) {
-	b := make([]byte, n)
-	if err := t.read(b); err != nil {
-		return nil, err
+	b := make([]byte, 0, min(n, bufSize))
+	for rest := n; rest > 0; {
+		c, err := t.take(rest)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, c.b...)
+		rest -= int64(len(c.b))
+		c.release()
 	}
 	return b, t.skip(padding(n))
 }
