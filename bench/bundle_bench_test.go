@@ -224,8 +224,9 @@ func mbps(bytes int64, d time.Duration, n int) float64 {
 }
 
 // BenchmarkBundle runs, side by side over one store: SHA256 (crypto/sha256 over the blob files,
-// one core: the floor of any verification), SHA256Mem (the same, over memory), Verify, Create,
-// and the peak-memory runs.
+// one core: the floor of any verification), SHA256Mem (the same, over memory), Verify, Create
+// (to a file, fsynced), WriteDiscard (Create's CPU side: the same stream into io.Discard), and
+// the peak-memory runs in child processes.
 func BenchmarkBundle(b *testing.B) {
 	f := newBundleFixture(b, b.TempDir(), *bundleMiB)
 	fi, _ := os.Stat(f.bundle)
@@ -298,6 +299,14 @@ func BenchmarkBundle(b *testing.B) {
 			}
 		}
 		os.Remove(out)
+	})
+	b.Run("WriteDiscard", func(b *testing.B) {
+		b.SetBytes(f.total)
+		for b.Loop() {
+			if _, err := bundle.Write(context.Background(), io.Discard, f.store, bundle.CreateOptions{Signer: f.signer}); err != nil {
+				b.Fatal(err)
+			}
+		}
 	})
 	if *bundleMemMiB == "" {
 		return

@@ -16,9 +16,9 @@ const bufSize = 1 << 20
 const poolBuffers = 96
 
 // windowSize is the size of the windows of a mapped input; each counts as windowTokens buffers.
-var windowSize = 4 * bufSize
+const windowSize = 4 * bufSize
 
-var windowTokens = windowSize / bufSize
+const windowTokens = windowSize / bufSize
 
 // rbuf is a buffer shared by reference count between the stream parser and the hashing
 // workers: memory from the pool, or a window of a memory-mapped input file. It goes back when
@@ -46,6 +46,7 @@ type bufPool struct {
 	size int
 	sem  chan struct{} // one token per buffer in flight
 	free chan *rbuf    // memory buffers ready for reuse
+
 }
 
 func newBufPool(size, max int) *bufPool {
@@ -90,14 +91,17 @@ func (p *bufPool) get(ctx context.Context) (*rbuf, error) {
 	return b, nil
 }
 
-// window wraps a window of a mapped input as a buffer holding one reference.
-func (p *bufPool) window(ctx context.Context, data []byte) (*rbuf, error) {
-	for range windowTokens {
+// window wraps the window [off, end) of the mapped input as a buffer holding one reference.
+func (p *bufPool) window(ctx context.Context, input []byte, off, end int) (*rbuf, error) {
+	for i := range windowTokens {
 		if err := p.acquire(ctx); err != nil {
+			for range i {
+				<-p.sem
+			}
 			return nil, err
 		}
 	}
-	b := &rbuf{data: data, pool: p, mapped: true}
+	b := &rbuf{data: input[off:end:end], pool: p, mapped: true}
 	b.refs.Store(1)
 	return b, nil
 }

@@ -497,7 +497,7 @@ const batchBytes = bufSize
 // more batches than the pool has buffers, so the reader never waits on a busy worker, only on
 // buffers: it reads ahead into the next entries while workers hash earlier ones.
 func (v *verifier) entry(t *tarStream, e *expect) error {
-	j := &job{e: e, ch: make(chan []chunk, min(poolBuffers+2, e.size/batchBytes+2))}
+	j := &job{e: e, ch: make(chan []chunk, min(int64(poolBuffers)+2, e.size/batchBytes+2))}
 	e.job = j
 	switch {
 	case e.name == NameIndex:

@@ -127,11 +127,11 @@ func (z *zreader) fill(need int) error {
 				z.eof = true
 				return nil
 			}
-			// Windows end on bufSize boundaries of the page-aligned mapping, so that whole
+			// Windows end on windowSize boundaries of the page-aligned mapping, so that whole
 			// pages can be dropped when they are released.
 			skip := z.m.skip()
 			end := min(len(z.m.data), ((skip+z.moff)/windowSize+1)*windowSize-skip)
-			w, err := z.pool.window(z.ctx, z.m.data[z.moff:end:end])
+			w, err := z.pool.window(z.ctx, z.m.data, z.moff, end)
 			if err != nil {
 				return err
 			}
