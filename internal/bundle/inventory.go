@@ -89,6 +89,9 @@ type File struct {
 type Blob struct {
 	Digest v1.Hash `json:"digest"`
 	Size   int64   `json:"size"`
+	// UsedBy lists the ref names of the artifacts that reach the blob, so a reader can name
+	// the artifact a damaged blob belongs to before it has seen the manifests.
+	UsedBy []string `json:"usedBy,omitempty"`
 }
 
 // TotalSize is the number of content bytes the inventory covers (files and blobs).
@@ -194,6 +197,7 @@ func buildSnapshot(s *store.Store, opts InventoryOptions) (*snapshot, error) {
 	all := map[v1.Hash]v1.Descriptor{}
 	contents := make([]*v1.Hash, len(im.Manifests)) // file and chart content digests, for the SBOM
 	refs := map[string]bool{}
+	usedBy := map[v1.Hash][]string{}
 	for i, d := range im.Manifests {
 		ref := d.Annotations[store.AnnotationRefName]
 		if ref == "" {
@@ -214,6 +218,7 @@ func buildSnapshot(s *store.Store, opts InventoryOptions) (*snapshot, error) {
 		for _, r := range reach {
 			total += r.Size
 			all[r.Digest] = r
+			usedBy[r.Digest] = append(usedBy[r.Digest], ref)
 		}
 		a := Artifact{
 			Kind:      d.Annotations[store.AnnotationKind],
@@ -252,7 +257,7 @@ func buildSnapshot(s *store.Store, opts InventoryOptions) (*snapshot, error) {
 	sort.Slice(blobs, func(i, j int) bool { return blobs[i].Digest.Hex < blobs[j].Digest.Hex })
 	inv.Blobs = make([]Blob, len(blobs))
 	for i, d := range blobs {
-		inv.Blobs[i] = Blob{Digest: d.Digest, Size: d.Size}
+		inv.Blobs[i] = Blob{Digest: d.Digest, Size: d.Size, UsedBy: usedBy[d.Digest]}
 	}
 
 	fileLayout := File{Path: NameLayout, Digest: store.Digest(layout), Size: int64(len(layout))}
@@ -437,6 +442,7 @@ func (inv *Inventory) validate() error {
 	}
 	blobs := make(map[v1.Hash]int64, len(inv.Blobs))
 	for i, b := range inv.Blobs {
+
 		if err := store.CheckDigest(b.Digest); err != nil {
 			return fmt.Errorf("blobs[%d]: %w", i, err)
 		}
@@ -504,6 +510,17 @@ func (inv *Inventory) validate() error {
 		}
 		if n != a.Size {
 			return fmt.Errorf("artifacts[%d] %s: size %d, but blob %s has %d", i, quoteName(a.Ref), a.Size, a.Digest, n)
+		}
+	}
+	artifactRefs := make(map[string]bool, len(inv.Artifacts))
+	for _, a := range inv.Artifacts {
+		artifactRefs[a.Ref] = true
+	}
+	for i, b := range inv.Blobs {
+		for _, r := range b.UsedBy {
+			if !artifactRefs[r] {
+				return fmt.Errorf("blobs[%d].usedBy: %s is not an artifact of this bundle", i, quoteName(r))
+			}
 		}
 	}
 	return nil

@@ -718,6 +718,11 @@ func (v *verifier) owners(hexd string) string {
 	if v.inv == nil {
 		return ""
 	}
+	for _, b := range v.inv.Blobs {
+		if b.Digest.Hex == hexd && len(b.UsedBy) > 0 {
+			return joinRefs(b.UsedBy)
+		}
+	}
 	parents := map[string][]string{}
 	for _, j := range v.jobs {
 		if !j.parsed || j.parseErr != nil {
@@ -752,6 +757,11 @@ func (v *verifier) owners(hexd string) string {
 			}
 		}
 	}
+	return joinRefs(refs)
+}
+
+// joinRefs lists up to five ref names.
+func joinRefs(refs []string) string {
 	const show = 5
 	if len(refs) > show {
 		return strings.Join(refs[:show], ", ") + fmt.Sprintf(" and %d more", len(refs)-show)

@@ -39,8 +39,8 @@ func (t *tb) Fatalf(format string, args ...any) {
 	t.cleanup()
 	os.Exit(1)
 }
-func (t *tb) Fatal(args ...any)  { t.Fatalf("%s", fmt.Sprint(args...)) }
-func (t *tb) Cleanup(f func())   { t.cleanups = append(t.cleanups, f) }
+func (t *tb) Fatal(args ...any) { t.Fatalf("%s", fmt.Sprint(args...)) }
+func (t *tb) Cleanup(f func())  { t.cleanups = append(t.cleanups, f) }
 func (t *tb) TempDir() string {
 	d, err := os.MkdirTemp(t.dir, "upstream-")
 	if err != nil {
