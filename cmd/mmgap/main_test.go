@@ -34,7 +34,6 @@ type upstream struct {
 	reg    *upstreamtest.Registry
 	files  *upstreamtest.FileServer
 	charts *upstreamtest.ChartRepo
-	env    []string
 }
 
 // TestScripts runs cmd/mmgap/testdata/script/*.txtar. Each script gets its own upstream servers on
@@ -86,7 +85,6 @@ func TestScripts(t *testing.T) {
 			env.Setenv("DEAD", deadPort(t))
 			env.Setenv("DOCKER_CONFIG", filepath.Join(env.WorkDir, ".docker")) // no credentials from the host
 			env.Setenv("HOME", env.WorkDir)
-			u.env = append([]string(nil), env.Vars...)
 			env.Values["upstream"] = u
 			return nil
 		},
@@ -159,41 +157,23 @@ func cmdUpstream(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // cmdExitCode runs a command and checks its exit code: exitcode N PROG ARGS...
-// Its stdout and stderr become the script's.
+// Its stdout and stderr become the script's, as with exec.
 func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) < 2 {
 		ts.Fatalf("usage: exitcode N PROG ARGS...")
 	}
 	want, err := strconv.Atoi(args[0])
 	ts.Check(err)
-	u := ts.Value("upstream").(*upstream)
-	path := ""
-	for _, dir := range filepath.SplitList(ts.Getenv("PATH")) {
-		if fi, err := os.Stat(filepath.Join(dir, args[1])); err == nil && !fi.IsDir() {
-			path = filepath.Join(dir, args[1])
-			break
-		}
-	}
-	if path == "" {
-		ts.Fatalf("exitcode: %s not found in PATH", args[1])
-	}
-	cmd := exec.Command(path, args[2:]...)
-	cmd.Dir = ts.MkAbs(".")
-	cmd.Env = u.env
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err = cmd.Run()
 	got := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
+	if err := ts.Exec(args[1], args[2:]...); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("exitcode: %v", err)
+		}
 		got = ee.ExitCode()
-	} else {
-		ts.Check(err)
 	}
-	ts.Stdout().Write(out.Bytes())
-	ts.Stderr().Write(errb.Bytes())
 	if (got == want) == neg {
-		ts.Fatalf("exit code %d, want %d\nstderr:\n%s", got, want, errb.String())
+		ts.Fatalf("exit code %d, want %d", got, want)
 	}
 }
 
