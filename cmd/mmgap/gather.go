@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,7 +131,7 @@ func runGather(cmd *cobra.Command, a *app, f *gatherFlags) error {
 	retry.Attempts = max(f.retries, 1)
 	rep, err := gather.Run(cmd.Context(), m, gather.Options{
 		Store: st, Jobs: f.jobs, BlobJobs: f.blobJobs, Auth: auth, Retry: retry,
-		Client: &http.Client{Timeout: 0}, Progress: prog, Logger: a.log,
+		Progress: prog, Logger: a.log,
 	})
 	prog.Close()
 	res := gatherResult{Manifest: f.file, Store: st.Dir()}
