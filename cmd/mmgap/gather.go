@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mmgap/mmgap/internal/bundle"
+	"github.com/mmgap/mmgap/internal/catalog"
 	"github.com/mmgap/mmgap/internal/fetch"
 	"github.com/mmgap/mmgap/internal/gather"
 	"github.com/mmgap/mmgap/internal/manifest"
@@ -69,11 +71,12 @@ a replacement (a proxy on the connected side).`,
 }
 
 type gatherResult struct {
-	Manifest  string         `json:"manifest"`
-	Store     string         `json:"store"`
-	Artifacts []gather.Item  `json:"artifacts"`
-	Dropped   []string       `json:"dropped,omitempty"`
-	Bundle    *bundleSummary `json:"bundle,omitempty"`
+	Manifest  string            `json:"manifest"`
+	Store     string            `json:"store"`
+	Artifacts []gather.Item     `json:"artifacts"`
+	Dropped   []string          `json:"dropped,omitempty"`
+	Warnings  []catalog.Warning `json:"warnings,omitempty"`
+	Bundle    *bundleSummary    `json:"bundle,omitempty"`
 }
 
 type bundleSummary struct {
@@ -103,16 +106,9 @@ func runGather(cmd *cobra.Command, a *app, f *gatherFlags) error {
 			signer = sg
 		}
 	}
-	var auth authn.Authenticator
-	if f.passwordStdin || f.username != "" {
-		if f.username == "" || !f.passwordStdin {
-			return usageErrorf("--username and --password-stdin go together")
-		}
-		pw, err := io.ReadAll(io.LimitReader(a.stdin, 64<<10))
-		if err != nil {
-			return err
-		}
-		auth = &authn.Basic{Username: f.username, Password: strings.TrimRight(string(pw), "\r\n")}
+	auth, err := a.registryAuth(f.username, f.passwordStdin)
+	if err != nil {
+		return err
 	}
 	raw, err := os.ReadFile(f.file)
 	if err != nil {
@@ -121,6 +117,26 @@ func runGather(cmd *cobra.Command, a *app, f *gatherFlags) error {
 	m, err := manifest.Parse(f.file, raw)
 	if err != nil {
 		return usageError{err}
+	}
+	// The mattermost: section expands into concrete artifacts; the release key it pins is
+	// written where the file fetcher reads trusted keys.
+	keyDir, err := os.MkdirTemp("", "mmgap-keys-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(keyDir)
+	m, cp, err := catalog.Prepare(m, keyDir)
+	if err != nil {
+		var me *manifest.Errors
+		if errors.As(err, &me) {
+			return usageError{err}
+		}
+		return err
+	}
+	if !a.json() {
+		for _, w := range cp.Warnings {
+			fmt.Fprintf(a.stderr, "mmgap: warning: %s (%s)\n", w.Message, w.Code)
+		}
 	}
 	st, err := store.Open(f.storeDir)
 	if err != nil {
@@ -134,7 +150,7 @@ func runGather(cmd *cobra.Command, a *app, f *gatherFlags) error {
 		Progress: prog, Logger: a.log,
 	})
 	prog.Close()
-	res := gatherResult{Manifest: f.file, Store: st.Dir()}
+	res := gatherResult{Manifest: f.file, Store: st.Dir(), Warnings: cp.Warnings}
 	if rep != nil {
 		res.Artifacts, res.Dropped = rep.Items, rep.Dropped
 	}
@@ -229,4 +245,20 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// registryAuth is the one set of registry credentials given on the command line, if any: a user
+// name with the password on standard input, never in a flag value.
+func (a *app) registryAuth(username string, passwordStdin bool) (authn.Authenticator, error) {
+	if !passwordStdin && username == "" {
+		return nil, nil
+	}
+	if username == "" || !passwordStdin {
+		return nil, usageErrorf("--username and --password-stdin go together")
+	}
+	pw, err := io.ReadAll(io.LimitReader(a.stdin, 64<<10))
+	if err != nil {
+		return nil, err
+	}
+	return &authn.Basic{Username: username, Password: strings.TrimRight(string(pw), "\r\n")}, nil
 }

@@ -50,6 +50,7 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,
+		Condition:           scriptCondition,
 		Setup: func(env *testscript.Env) error {
 			u := &upstream{reg: upstreamtest.NewRegistry(t), files: upstreamtest.NewFileServer(t), charts: upstreamtest.NewChartRepo(t)}
 			base := u.reg.Layer(t, 48<<10)
@@ -93,6 +94,7 @@ func TestScripts(t *testing.T) {
 			"tamper":   cmdTamper,
 			"exitcode": cmdExitCode,
 			"expand":   cmdExpand,
+			"tmpfs":    cmdTmpfs,
 		},
 	})
 }

@@ -96,7 +96,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 partial success, 4 integrity or signature 
 	root.PersistentFlags().BoolVarP(&a.quiet, "quiet", "q", false, "no progress output")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 
-	root.AddCommand(newGatherCmd(a), newBundleCmd(a), newKeyCmd(a), newVersionCmd(a))
+	root.AddCommand(newInitCmd(a), newGatherCmd(a), newPlanCmd(a), newBundleCmd(a), newKeyCmd(a), newVersionCmd(a))
 	return root
 }
 

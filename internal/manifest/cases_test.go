@@ -31,13 +31,13 @@ var errorCases = []errorCase{
 	{name: "kind wrong", doc: "apiVersion: mmgap.io/v1alpha1\nkind: Bundle\n", want: []string{
 		`m.yaml:2:7: kind "Bundle" is not Manifest; set kind: Manifest`}, schema: true},
 	{name: "unknown top-level field with suggestion", doc: header + "image:\n  - ref: postgres:15\n", want: []string{
-		`m.yaml:5:1: unknown field "image" at the top level; did you mean "images"? (known fields: apiVersion, kind, metadata, images, files, charts, mirrors)`}, schema: true},
+		`m.yaml:5:1: unknown field "image" at the top level; did you mean "images"? (known fields: apiVersion, kind, metadata, mattermost, images, files, charts, mirrors)`}, schema: true},
 	{name: "unknown field in image with suggestion", doc: header + "images:\n  - ref: postgres:15\n    platfrom: [linux/amd64]\n", want: []string{
 		`m.yaml:7:5: unknown field "platfrom" in images[0]; did you mean "platforms"? (known fields: name, ref, platforms)`}, schema: true},
 	{name: "unknown field without suggestion", doc: header + "files:\n  - url: https://h/f\n    sha256: " + hexA + "\n    checksum-algo: x\n", want: []string{
 		`m.yaml:8:5: unknown field "checksum-algo" in files[0] (known fields: name, version, url, sha256, signature)`}, schema: true},
 	{name: "unknown field case", doc: header + "Images: []\n", want: []string{
-		`m.yaml:5:1: unknown field "Images" at the top level; did you mean "images"? (known fields: apiVersion, kind, metadata, images, files, charts, mirrors)`}, schema: true},
+		`m.yaml:5:1: unknown field "Images" at the top level; did you mean "images"? (known fields: apiVersion, kind, metadata, mattermost, images, files, charts, mirrors)`}, schema: true},
 	{name: "string where list expected", doc: header + "images:\n  - ref: postgres:15\n    platforms: linux/amd64\n", want: []string{
 		`m.yaml:7:16: images[0].platforms: expected a list of strings, got a string ("linux/amd64"); write a list, e.g. [linux/amd64]`}, schema: true},
 	{name: "list where string expected", doc: header + "images:\n  - ref: [postgres:15]\n", want: []string{
@@ -218,6 +218,6 @@ var errorCases = []errorCase{
 		`m.yaml:6:5: keys in images[0] must be plain strings, got null`,
 		`m.yaml:6:5: missing required field "ref" in images[0]`}, schema: true},
 	{name: "alias in list", doc: header + "x: &a [1]\nimages: *a\n", want: []string{
-		`m.yaml:5:1: unknown field "x" at the top level (known fields: apiVersion, kind, metadata, images, files, charts, mirrors)`,
+		`m.yaml:5:1: unknown field "x" at the top level (known fields: apiVersion, kind, metadata, mattermost, images, files, charts, mirrors)`,
 		`m.yaml:5:8: images[0]: expected a mapping, got a number (1)`}, schema: true},
 }

@@ -48,8 +48,25 @@ func parse(filename, dir string, data []byte) (*Manifest, error) {
 	return m, nil
 }
 
-// resolveKeys fills Signature.KeyPath.
+// resolveKeys fills Signature.KeyPath and the mattermost section's key paths.
 func resolveKeys(m *Manifest, dir string) {
+	resolve := func(k string) string {
+		k = filepath.FromSlash(k)
+		if filepath.IsAbs(k) {
+			return filepath.Clean(k)
+		}
+		return filepath.Join(dir, k)
+	}
+	if mm := m.Mattermost; mm != nil {
+		if mm.ReleaseKey != "" {
+			mm.ReleaseKeyPath = resolve(mm.ReleaseKey)
+		}
+		pk := mm.PluginKey
+		if pk == "" {
+			pk = DefaultPluginKey
+		}
+		mm.PluginKeyPath = resolve(pk)
+	}
 	for i := range m.Files {
 		s := m.Files[i].Signature
 		if s == nil || s.Key == "" {

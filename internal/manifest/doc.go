@@ -22,6 +22,17 @@
 // [MaxAliasExpansion]) so that "billion laughs" documents fail fast, and
 // only one YAML document per file is accepted.
 //
+// # The mattermost section
+//
+// The optional mattermost: section ([Mattermost]) describes the deployment
+// instead of listing its artifacts: version, edition, method,
+// architectures, components, plugins, and pins for catalog images and
+// charts. This package decodes and validates it (closed value sets with
+// suggestions, exact versions, PostgreSQL at least 14 for Mattermost v11)
+// and resolves its key files into [Mattermost.ReleaseKeyPath] and
+// [Mattermost.PluginKeyPath]; internal/catalog expands it into images,
+// files and charts. [Mattermost.WithDefaults] fills in the defaults.
+//
 // # Parse, Load and Check
 //
 // Parse and Load look only at the manifest's own bytes; they never touch

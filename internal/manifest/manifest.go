@@ -37,6 +37,8 @@ type Manifest struct {
 	Kind string `yaml:"kind" json:"kind" jsonschema:"required"`
 	// Metadata names and describes this manifest.
 	Metadata Metadata `yaml:"metadata" json:"metadata" jsonschema:"required"`
+	// Mattermost describes the Mattermost deployment; mmgap expands it into the images, files, charts and packages it needs.
+	Mattermost *Mattermost `yaml:"mattermost,omitempty" json:"mattermost,omitempty"`
 	// Images are the container images to gather.
 	Images []Image `yaml:"images,omitempty" json:"images,omitempty"`
 	// Files are single files fetched over HTTP(S), such as the Mattermost release tarball.

@@ -88,6 +88,26 @@ func generateSchema(t *testing.T) []byte {
 	}
 	def("Mirrors").AdditionalProperties.Pattern = mirrorSchemaPattern
 
+	mm := def("Mattermost")
+	prop(mm, "version").Pattern = exactVersionPattern
+	prop(mm, "edition").Enum = toAny(MattermostEditions)
+	prop(mm, "method").Enum = toAny(MattermostMethods)
+	arch := prop(mm, "architectures")
+	arch.Items.Enum = toAny(MattermostArchitectures)
+	arch.UniqueItems = true
+	prop(mm, "readinessCheck").Enum = toAny(ReadinessCheckModes)
+	prop(mm, "releaseKey").MinLength = ptr(uint64(1))
+	prop(mm, "pluginKey").MinLength = ptr(uint64(1))
+	prop(mm, "images").AdditionalProperties.Pattern = imageRefSchemaPattern
+	prop(mm, "charts").AdditionalProperties.Pattern = versionPattern
+	comp := def("Components")
+	prop(comp, "fileStorage").Enum = toAny(FileStorageKinds)
+	prop(comp, "search").Enum = toAny(SearchEngines)
+	plug := def("Plugin")
+	prop(plug, "id").Pattern = pluginIDPattern
+	prop(plug, "version").Pattern = exactVersionPattern
+	prop(plug, "package").Pattern = namePattern
+
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		t.Fatalf("marshal schema: %v", err)

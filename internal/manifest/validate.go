@@ -43,6 +43,7 @@ type validator struct {
 func validate(m *Manifest, c *collector, bad map[string]bool) {
 	v := &validator{m: m, c: c, bad: bad}
 	v.metadata()
+	v.mattermost()
 	v.images()
 	v.files()
 	v.charts()
