@@ -102,6 +102,7 @@ type inspectResult struct {
 	TotalSize         int64               `json:"totalSize"`
 	Blobs             int                 `json:"blobs"`
 	Artifacts         []bundle.Artifact   `json:"artifacts"`
+	Overrides         []bundle.Override   `json:"overrides,omitempty"`
 }
 
 func newBundleInspectCmd(a *app) *cobra.Command {
@@ -133,7 +134,7 @@ inventory is checked too; the blobs are not: use 'mmgap bundle verify' for that.
 			inv := in.Inventory
 			r := inspectResult{Path: args[0], FormatVersion: inv.FormatVersion, Created: inv.Created, Tool: inv.Tool,
 				Manifest: inv.Manifest, Signed: in.Signed, SignatureVerified: in.SignatureVerified, Signer: in.Signer,
-				TotalSize: in.TotalSize, Blobs: len(inv.Blobs), Artifacts: inv.Artifacts}
+				TotalSize: in.TotalSize, Blobs: len(inv.Blobs), Artifacts: inv.Artifacts, Overrides: inv.Overrides}
 			if in.SignatureError != nil {
 				r.SignatureError = in.SignatureError.Error()
 			}
@@ -153,11 +154,28 @@ inventory is checked too; the blobs are not: use 'mmgap bundle verify' for that.
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", ar.Kind, ar.Name, orDash(ar.Version), ar.Ref,
 					orDash(strings.Join(ar.Platforms, ",")), humanBytes(ar.TotalSize))
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if len(r.Overrides) > 0 {
+				fmt.Fprintf(a.stdout, "\noverrides (checks relaxed by the user at gather time):\n")
+				for _, o := range r.Overrides {
+					fmt.Fprintf(a.stdout, "  %s\n", describeOverride(o))
+				}
+			}
+			return nil
 		},
 	}
 	trust.register(c)
 	return c
+}
+
+func describeOverride(o bundle.Override) string {
+	if o.Kind == bundle.OverrideExpiredKey {
+		return fmt.Sprintf("expired-key: %s signed by key %s, which expired at %s (accepted with --allow-expired-key)",
+			o.Artifact, pgp.FormatFingerprint(o.Fingerprint), o.Expired.UTC().Format(time.RFC3339))
+	}
+	return fmt.Sprintf("%s: %s", o.Kind, o.Artifact)
 }
 
 func describeSignature(in *bundle.Inspection) string {
@@ -183,6 +201,7 @@ type verifyResult struct {
 	Blobs            int64              `json:"blobs"`
 	Bytes            int64              `json:"bytes"`
 	Seconds          float64            `json:"seconds"`
+	Overrides        []bundle.Override  `json:"overrides,omitempty"`
 }
 
 func (t *trustFlags) verifyOptions(a *app, prog progressSink) (bundle.VerifyOptions, error) {
@@ -269,7 +288,8 @@ func (a *app) verifyOrExtract(ctx context.Context, trust *trustFlags, path, dest
 	}
 	el := time.Since(start)
 	r := verifyResult{Path: path, OK: true, Signer: rep.Signer, SignatureSkipped: rep.SignatureSkipped,
-		Artifacts: len(rep.Inventory.Artifacts), Blobs: rep.Blobs, Bytes: rep.Bytes, Seconds: el.Seconds()}
+		Artifacts: len(rep.Inventory.Artifacts), Blobs: rep.Blobs, Bytes: rep.Bytes, Seconds: el.Seconds(),
+		Overrides: rep.Inventory.Overrides}
 	if a.json() {
 		return a.printJSON(r)
 	}
@@ -284,6 +304,9 @@ func (a *app) verifyOrExtract(ctx context.Context, trust *trustFlags, path, dest
 			r.Signer.Created.UTC().Format(time.RFC3339))
 	} else {
 		fmt.Fprintln(a.stdout, "signature NOT checked (--insecure-skip-signature)")
+	}
+	for _, o := range r.Overrides {
+		fmt.Fprintf(a.stdout, "override made at gather time: %s\n", describeOverride(o))
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/mmgap/mmgap/internal/fetch"
 	"github.com/mmgap/mmgap/internal/gather"
 	"github.com/mmgap/mmgap/internal/manifest"
+	"github.com/mmgap/mmgap/internal/pgp"
 	"github.com/mmgap/mmgap/internal/store"
 )
 
@@ -31,6 +33,7 @@ type gatherFlags struct {
 	username            string
 	passwordStdin       bool
 	created             string
+	allowExpiredKeys    []string
 	sign                signFlags
 }
 
@@ -49,10 +52,17 @@ again, and a half-fetched blob resumes where it stopped.
 
 Registry credentials come from Docker's config.json ($DOCKER_CONFIG or ~/.docker), or from
 --username with --password-stdin. The manifest's mirrors: section sends every fetch for a host to
-a replacement (a proxy on the connected side).`,
+a replacement (a proxy on the connected side).
+
+A file signed by an OpenPGP key that has since expired (Mattermost's release key, for one) is
+refused. If you have checked the key and accept it, name it with --allow-expired-key and its full
+fingerprint; only signatures made before the key expired are accepted, and every file accepted
+this way is recorded in the bundle (bundle.json "overrides", shown by 'mmgap bundle inspect').`,
 		Example: `  mmgap key generate --name "Site Ops" -o signing
   mmgap gather -f mmgap.yaml -o site.mmgap.tar.zst --sign-key signing.key
-  mmgap gather -f mmgap.yaml --no-bundle --store ./store    # fill the store only`,
+  mmgap gather -f mmgap.yaml --no-bundle --store ./store    # fill the store only
+  mmgap gather -f mmgap.yaml -o site.mmgap.tar.zst --sign-key signing.key \
+      --allow-expired-key A1B31D46F0F3A10B02CF2D44F8F2C31744774B28`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runGather(cmd, a, &f) },
 	}
@@ -66,6 +76,8 @@ a replacement (a proxy on the connected side).`,
 	c.Flags().StringVar(&f.username, "username", "", "registry user name for every registry (password from --password-stdin)")
 	c.Flags().BoolVar(&f.passwordStdin, "password-stdin", false, "read the registry password from standard input")
 	c.Flags().StringVar(&f.created, "created", "", "bundle creation time, RFC 3339 (default now; fixes it for reproducible bundles)")
+	c.Flags().StringArrayVar(&f.allowExpiredKeys, "allow-expired-key", nil,
+		"accept file signatures made before this key `FINGERPRINT` expired (full fingerprint; repeatable; recorded in the bundle)")
 	f.sign.register(c)
 	return c
 }
@@ -77,6 +89,8 @@ type gatherResult struct {
 	Dropped   []string          `json:"dropped,omitempty"`
 	Warnings  []catalog.Warning `json:"warnings,omitempty"`
 	Bundle    *bundleSummary    `json:"bundle,omitempty"`
+	// Overrides are the relaxed checks the bundle records (--allow-expired-key).
+	Overrides []bundle.Override `json:"overrides,omitempty"`
 }
 
 type bundleSummary struct {
@@ -95,6 +109,12 @@ func runGather(cmd *cobra.Command, a *app, f *gatherFlags) error {
 	created, err := parseCreated(f.created)
 	if err != nil {
 		return err
+	}
+	for _, k := range f.allowExpiredKeys {
+		if _, err := pgp.ParseFingerprint(k); err != nil {
+			return withHint(usageErrorf("--allow-expired-key: %v", err),
+				"give the key's full fingerprint, as the expired-key error or 'gpg --show-keys KEYFILE' prints it")
+		}
 	}
 	var signer bundle.Signer
 	if !f.noBundle {
@@ -147,7 +167,7 @@ func runGather(cmd *cobra.Command, a *app, f *gatherFlags) error {
 	retry.Attempts = max(f.retries, 1)
 	rep, err := gather.Run(cmd.Context(), m, gather.Options{
 		Store: st, Jobs: f.jobs, BlobJobs: f.blobJobs, Auth: auth, Retry: retry,
-		Progress: prog, Logger: a.log,
+		Progress: prog, Logger: a.log, AllowExpiredKeys: f.allowExpiredKeys,
 	})
 	prog.Close()
 	res := gatherResult{Manifest: f.file, Store: st.Dir(), Warnings: cp.Warnings}
@@ -155,9 +175,17 @@ func runGather(cmd *cobra.Command, a *app, f *gatherFlags) error {
 		res.Artifacts, res.Dropped = rep.Items, rep.Dropped
 	}
 	if err != nil {
+		hint := expiredKeyHint(err)
 		if rep != nil && rep.Failed < len(rep.Items) {
 			a.renderGather(&res)
-			return partialError{withHint(err, "what was gathered stays in "+f.storeDir+"; run the same command again to fetch only what is missing")}
+			h := "what was gathered stays in " + f.storeDir + "; run the same command again to fetch only what is missing"
+			if hint != "" {
+				h = hint + "; " + h
+			}
+			return partialError{withHint(err, h)}
+		}
+		if hint != "" {
+			return withHint(err, hint)
 		}
 		return err
 	}
@@ -174,8 +202,42 @@ func runGather(cmd *cobra.Command, a *app, f *gatherFlags) error {
 			return fmt.Errorf("write bundle %s: %w", f.out, err)
 		}
 		res.Bundle = summarize(f.out, inv, signer)
+		res.Overrides = inv.Overrides
 	}
 	return a.renderGather(&res)
+}
+
+// expiredKeyHint names the flag that accepts the expired keys err reports, or is "" when err
+// reports none that an override could accept.
+func expiredKeyHint(err error) string {
+	var fps []string
+	var walk func(error)
+	walk = func(e error) {
+		var ke *pgp.KeyExpiredError
+		switch {
+		case e == nil:
+		case errors.As(e, &ke) && !ke.AfterExpiry && !ke.Signing:
+			if !slices.Contains(fps, ke.Fingerprint) {
+				fps = append(fps, ke.Fingerprint)
+			}
+		}
+		if m, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range m.Unwrap() {
+				walk(x)
+			}
+		}
+	}
+	walk(err)
+	if len(fps) == 0 {
+		return ""
+	}
+	flags := make([]string, len(fps))
+	for i, fp := range fps {
+		flags[i] = "--allow-expired-key " + fp
+	}
+	return "a signing key has expired; check the key (gpg --show-keys) and that the files are what you expect, " +
+		"then, to accept signatures made before it expired, run again with " + strings.Join(flags, " ") +
+		" (the bundle records the override)"
 }
 
 func summarize(path string, inv *bundle.Inventory, signer bundle.Signer) *bundleSummary {
@@ -228,6 +290,9 @@ func (a *app) renderGather(r *gatherResult) error {
 	tw.Flush()
 	for _, d := range r.Dropped {
 		fmt.Fprintf(a.stdout, "left out of the bundle (not in %s): %s\n", filepath.Base(r.Manifest), d)
+	}
+	for _, o := range r.Overrides {
+		fmt.Fprintf(a.stdout, "override recorded in the bundle: %s\n", describeOverride(o))
 	}
 	if b := r.Bundle; b != nil {
 		fmt.Fprintf(a.stdout, "bundle: %s (%s, %d artifacts, %d blobs)", b.Path, humanBytes(b.Size), b.Artifacts, b.Blobs)

@@ -44,6 +44,10 @@ type upstream struct {
 //	           the two images share a base layer
 //	FILES      base URL of a file server: /releases/11.4.0/mattermost-11.4.0-linux-amd64.tar.gz (+ .asc,
 //	           signed by the key in $WORK/keys/upstream.asc), /tools/mmctl.tar.gz ($MMCTL_SHA256)
+//	           /mm-releases/{11.4.0,11.10.0}/mattermost-X-linux-amd64.tar.gz (+ .sig): release-shaped
+//	           tarballs signed by keys/release.asc ($RELEASE_FPR); /mm-expired/11.4.0/… signed,
+//	           before it expired at $EXPIRED_AT, by keys/expired.asc ($EXPIRED_FPR); /mm-late/11.4.0/…
+//	           signed by the same key after it expired
 //	CHARTS     URL of a Helm chart repository holding mattermost-team-edition 2.6.0
 //	DEAD       a 127.0.0.1 port nobody listens on
 func TestScripts(t *testing.T) {
@@ -78,6 +82,26 @@ func TestScripts(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(keys, "other.asc"), other.PublicArmored, 0o644); err != nil {
 				return err
 			}
+			// Release-shaped tarballs at the catalog's paths: under /mm-releases signed by the key in
+			// keys/release.asc, under /mm-expired signed (before it expired) by keys/expired.asc.
+			release := upstreamtest.NewSigningKey(t, "Mattermost Build Test")
+			expired, expiredAt := upstreamtest.NewExpiredSigningKey(t, "Mattermost Build Expired")
+			for _, v := range []string{"11.4.0", "11.10.0"} {
+				u.files.AddRelease("/mm-releases", v, "enterprise", "amd64", release)
+			}
+			u.files.AddRelease("/mm-expired", "11.4.0", "enterprise", "amd64", expired)
+			late := upstreamtest.ReleaseTarball(t, "11.4.0", "enterprise")
+			latePath := "/mm-late" + upstreamtest.ReleaseTarballPath("11.4.0", "enterprise", "amd64")
+			u.files.Add(latePath, late)
+			u.files.Add(latePath+".sig", expired.SignAt(t, late, time.Now().Add(-30*time.Minute)))
+			for name, k := range map[string]*upstreamtest.SigningKey{"release.asc": release, "expired.asc": expired} {
+				if err := os.WriteFile(filepath.Join(keys, name), k.PublicArmored, 0o644); err != nil {
+					return err
+				}
+			}
+			env.Setenv("RELEASE_FPR", release.Fingerprint)
+			env.Setenv("EXPIRED_FPR", expired.Fingerprint)
+			env.Setenv("EXPIRED_AT", expiredAt.UTC().Format(time.RFC3339))
 			sum := sha256.Sum256(mmctl)
 			env.Setenv("REGISTRY", u.reg.Host())
 			env.Setenv("FILES", u.files.URL)

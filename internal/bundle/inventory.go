@@ -49,6 +49,27 @@ type Inventory struct {
 	Artifacts     []Artifact   `json:"artifacts"`
 	Files         []File       `json:"files"`
 	Blobs         []Blob       `json:"blobs"`
+	// Overrides records the checks the user explicitly relaxed while gathering (spec §3);
+	// absent when none was.
+	Overrides []Override `json:"overrides,omitempty"`
+}
+
+// Override kinds.
+const (
+	// OverrideExpiredKey: a file's signature was made by a key that has since expired, and the
+	// user accepted that key by fingerprint (gather --allow-expired-key).
+	OverrideExpiredKey = "expired-key"
+)
+
+// Override is one relaxed check (spec §3).
+type Override struct {
+	Kind string `json:"kind"`
+	// Artifact is the ref of the artifact the override concerns.
+	Artifact string `json:"artifact"`
+	// Fingerprint is the expired key's primary-key fingerprint (expired-key).
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// Expired is when the key expired (expired-key).
+	Expired time.Time `json:"expired,omitzero"`
 }
 
 // Tool names the program that wrote the bundle.
@@ -248,6 +269,13 @@ func buildSnapshot(s *store.Store, opts InventoryOptions) (*snapshot, error) {
 		if a.Kind == store.KindFile || a.Kind == store.KindChart {
 			contents[i] = firstLayer(s, d)
 		}
+		if a.Kind == store.KindFile {
+			o, err := overridesOf(s, d, ref)
+			if err != nil {
+				return nil, fmt.Errorf("build inventory: %s: %w", ref, err)
+			}
+			inv.Overrides = append(inv.Overrides, o...)
+		}
 		inv.Artifacts = append(inv.Artifacts, a)
 	}
 	blobs := make([]v1.Descriptor, 0, len(all))
@@ -281,6 +309,68 @@ func buildSnapshot(s *store.Store, opts InventoryOptions) (*snapshot, error) {
 		return nil, fmt.Errorf("build inventory: bundle.json would be %d bytes, more than the %d the format allows", len(invJSON), MaxInventorySize)
 	}
 	return &snapshot{inv: inv, invJSON: invJSON, sbom: sbom, layout: layout, index: index, blobs: blobs}, nil
+}
+
+// overridesOf reads the override annotations of the file artifact manifest d.
+func overridesOf(s *store.Store, d v1.Descriptor, ref string) ([]Override, error) {
+	if !store.IsManifest(d.MediaType) {
+		return nil, nil
+	}
+	raw, err := s.ReadBlob(d.Digest, store.MaxManifestSize)
+	if err != nil {
+		return nil, err
+	}
+	var m struct {
+		Annotations map[string]string `json:"annotations"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	fp, ok := m.Annotations[store.AnnotationOverrideExpiredKey]
+	if !ok {
+		return nil, nil
+	}
+	at, err := time.Parse(time.RFC3339, m.Annotations[store.AnnotationOverrideExpiredKeyAt])
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", store.AnnotationOverrideExpiredKeyAt, err)
+	}
+	o := Override{Kind: OverrideExpiredKey, Artifact: ref, Fingerprint: fp, Expired: at.UTC()}
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	return []Override{o}, nil
+}
+
+// check validates one override on its own.
+func (o *Override) check() error {
+	if o.Kind == "" {
+		return errors.New("kind missing")
+	}
+	if o.Artifact == "" {
+		return errors.New("artifact missing")
+	}
+	if o.Kind != OverrideExpiredKey {
+		return nil // a later writer's kind: shown as is
+	}
+	if !isFingerprint(o.Fingerprint) {
+		return fmt.Errorf("fingerprint %s: want 40 or 64 uppercase hex digits", quoteName(o.Fingerprint))
+	}
+	if o.Expired.IsZero() {
+		return errors.New("expired: missing")
+	}
+	return nil
+}
+
+func isFingerprint(s string) bool {
+	if len(s) != 40 && len(s) != 64 {
+		return false
+	}
+	for _, r := range s {
+		if !('0' <= r && r <= '9' || 'A' <= r && r <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // firstLayer returns the digest of layers[0] of the manifest d (the file of a file artifact, the
@@ -521,6 +611,15 @@ func (inv *Inventory) validate() error {
 			if !artifactRefs[r] {
 				return fmt.Errorf("blobs[%d].usedBy: %s is not an artifact of this bundle", i, quoteName(r))
 			}
+		}
+	}
+	for i := range inv.Overrides {
+		o := &inv.Overrides[i]
+		if err := o.check(); err != nil {
+			return fmt.Errorf("overrides[%d]: %w", i, err)
+		}
+		if !artifactRefs[o.Artifact] {
+			return fmt.Errorf("overrides[%d]: artifact %s is not an artifact of this bundle", i, quoteName(o.Artifact))
 		}
 	}
 	return nil

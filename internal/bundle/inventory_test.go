@@ -166,3 +166,59 @@ func TestParseInventory(t *testing.T) {
 		t.Fatalf("unknown fields: %v", err)
 	}
 }
+
+func TestParseInventoryOverrides(t *testing.T) {
+	good := validInventory(t)
+	var inv Inventory
+	if err := json.Unmarshal(good, &inv); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(good, []byte(`"overrides"`)) {
+		t.Fatal("an inventory without overrides lists them")
+	}
+	ref := inv.Artifacts[0].Ref
+	fp := strings.Repeat("A1B3", 10)
+	with := func(o ...Override) []byte {
+		c := inv
+		c.Overrides = o
+		b, err := c.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	ok := Override{Kind: OverrideExpiredKey, Artifact: ref, Fingerprint: fp, Expired: testCreated}
+	got, err := ParseInventory(with(ok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Overrides) != 1 || got.Overrides[0] != ok {
+		t.Fatalf("overrides %+v", got.Overrides)
+	}
+	if !bytes.Contains(with(ok), []byte(`"kind": "expired-key"`)) {
+		t.Error("encoded override lacks its kind")
+	}
+	// A kind from a later writer is kept, not refused (the field is additive).
+	if _, err := ParseInventory(with(Override{Kind: "future-kind", Artifact: ref})); err != nil {
+		t.Errorf("unknown kind: %v", err)
+	}
+	for _, c := range []struct {
+		name string
+		o    Override
+		want string
+	}{
+		{"no kind", Override{Artifact: ref}, "overrides[0]: kind missing"},
+		{"no artifact", Override{Kind: OverrideExpiredKey, Fingerprint: fp, Expired: testCreated}, "artifact missing"},
+		{"unknown artifact", Override{Kind: OverrideExpiredKey, Artifact: "mmgap.files/nope:1", Fingerprint: fp, Expired: testCreated}, "not an artifact of this bundle"},
+		{"key id", Override{Kind: OverrideExpiredKey, Artifact: ref, Fingerprint: "F8F2C31744774B28", Expired: testCreated}, "fingerprint"},
+		{"lowercase", Override{Kind: OverrideExpiredKey, Artifact: ref, Fingerprint: strings.ToLower(fp), Expired: testCreated}, "fingerprint"},
+		{"no expiry", Override{Kind: OverrideExpiredKey, Artifact: ref, Fingerprint: fp}, "expired: missing"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseInventory(with(c.o))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want %q", err, c.want)
+			}
+		})
+	}
+}

@@ -242,7 +242,7 @@ func (e *expander) tarball() {
 		})
 	}
 	if mm.ReleaseKey == "" {
-		e.warn(WarnReleaseKeyExpired, "mmgap's built-in copy of Mattermost's release key (%s) carries a self-signature that expired on 2024-04-06, and gather refuses signatures from an expired key; export a current copy of the key, check its fingerprint with gpg --show-keys, and set mattermost.releaseKey to it", formatFP(ReleaseKeyFingerprint))
+		e.warn(WarnReleaseKeyExpired, "mmgap's built-in copy of Mattermost's release key (%s) carries a self-signature that expired on 2024-04-06, and gather refuses signatures from an expired key; export a current copy of the key, check its fingerprint with gpg --show-keys, and set mattermost.releaseKey to it (for a release signed before the key expired, gather --allow-expired-key %s accepts the old copy and records that in the bundle)", formatFP(ReleaseKeyFingerprint), ReleaseKeyFingerprint)
 	}
 	if len(unchecked) > 0 {
 		e.warn(WarnNoPublishedChecksum, "mmgap does not know the published SHA-256 of the %s %s tarball for %s; it is verified by its signature alone (add the value from Mattermost's version archive as a files: entry with sha256 to check both)", mm.Edition, mm.Version, strings.Join(unchecked, ", "))

@@ -50,6 +50,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// AllowExpiredKeys lists the fingerprints of OpenPGP keys whose expiry the user has decided
+	// to accept for file signatures made before the key expired (gather --allow-expired-key).
+	// Each accepted use is recorded in the file's artifact manifest. Empty refuses every
+	// expired key.
+	AllowExpiredKeys []string
 }
 
 // Item is the outcome for one artifact of the manifest.
@@ -126,6 +131,14 @@ func Run(ctx context.Context, m *manifest.Manifest, opts Options) (*Report, erro
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	allowExpired := make([]string, 0, len(opts.AllowExpiredKeys))
+	for _, s := range opts.AllowExpiredKeys {
+		fp, err := pgp.ParseFingerprint(s)
+		if err != nil {
+			return nil, fmt.Errorf("gather: expired-key override: %w", err)
+		}
+		allowExpired = append(allowExpired, fp)
+	}
 	client := opts.Client
 	if client == nil {
 		client = &http.Client{Transport: opts.Transport}
@@ -190,6 +203,7 @@ func Run(ctx context.Context, m *manifest.Manifest, opts Options) (*Report, erro
 				keyrings[f.Signature.KeyPath] = kr
 			}
 			req.SignatureURL, req.Keyring = f.Signature.URL, kr
+			req.AllowExpiredKeys = allowExpired
 		}
 		jobs = append(jobs, job{item: Item{Kind: store.KindFile, Name: req.Name, Source: httpfile.SourceURL(f.URL)},
 			run: func(ctx context.Context) (v1.Descriptor, error) { return files.Fetch(ctx, req) }})

@@ -20,6 +20,7 @@ import (
 
 	"github.com/mmgap/mmgap/internal/fetch"
 	"github.com/mmgap/mmgap/internal/manifest"
+	"github.com/mmgap/mmgap/internal/pgp"
 	"github.com/mmgap/mmgap/internal/store"
 	"github.com/mmgap/mmgap/internal/upstreamtest"
 )
@@ -158,3 +159,38 @@ func TestRunPartial(t *testing.T) {
 }
 
 var fastRetry = fetch.Retry{Attempts: 2, Initial: 10 * time.Millisecond, Max: 20 * time.Millisecond}
+
+// TestRunExpiredKeyOverride: an expired signing key is refused unless named in
+// Options.AllowExpiredKeys (in any spelling ParseFingerprint accepts); a key ID is refused.
+func TestRunExpiredKeyOverride(t *testing.T) {
+	files := upstreamtest.NewFileServer(t)
+	key, _ := upstreamtest.NewExpiredSigningKey(t, "Expired")
+	files.AddRelease("/r", "11.4.0", "team", "amd64", key)
+	dir := t.TempDir()
+	keyPath := key.WritePublicKey(t, dir)
+	u := files.URL + "/r" + upstreamtest.ReleaseTarballPath("11.4.0", "team", "amd64")
+	m, err := manifest.Parse(filepath.Join(dir, "mmgap.yaml"), []byte(fmt.Sprintf(`apiVersion: mmgap.io/v1alpha1
+kind: Manifest
+metadata: {name: t}
+files:
+  - {name: mm, version: 11.4.0, url: %s, signature: {url: %s.sig, key: %s}}
+`, u, u, filepath.Base(keyPath))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := store.Open(filepath.Join(dir, "store"))
+	if _, err := Run(context.Background(), m, Options{Store: st, Retry: fastRetry}); !errors.Is(err, pgp.ErrKeyExpired) {
+		t.Fatalf("no override: err = %v, want pgp.ErrKeyExpired", err)
+	}
+	if _, err := Run(context.Background(), m, Options{Store: st, Retry: fastRetry, AllowExpiredKeys: []string{key.KeyID}}); err == nil || !errors.Is(err, pgp.ErrInvalidFingerprint) {
+		t.Fatalf("key ID: err = %v, want pgp.ErrInvalidFingerprint", err)
+	}
+	spaced := pgp.FormatFingerprint(key.Fingerprint)
+	rep, err := Run(context.Background(), m, Options{Store: st, Retry: fastRetry, AllowExpiredKeys: []string{spaced}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Items[0].Ref != "mmgap.files/mm:11.4.0" {
+		t.Fatalf("report %+v", rep)
+	}
+}

@@ -38,6 +38,11 @@ const (
 	AnnotationUpstreamDigest = "io.mmgap.upstream.digest"
 	AnnotationPlatforms      = "io.mmgap.platforms"
 	AnnotationSigner         = "io.mmgap.signer"
+	// AnnotationOverrideExpiredKey, on a file artifact's manifest, is the fingerprint of a
+	// signing key that had expired and was accepted only because the user named it with
+	// gather's --allow-expired-key; AnnotationOverrideExpiredKeyAt is when it expired (RFC 3339).
+	AnnotationOverrideExpiredKey   = "io.mmgap.override.expired-key"
+	AnnotationOverrideExpiredKeyAt = "io.mmgap.override.expired-key.expired"
 )
 
 // Artifact kinds.

@@ -313,6 +313,7 @@ type SigningKey struct {
 	KeyID string
 
 	entity *openpgp.Entity
+	signAt time.Time // signature creation time; zero means now
 }
 
 // NewSigningKey makes a fresh Ed25519 signing key whose user ID is name.
@@ -353,6 +354,10 @@ func (k *SigningKey) Sign(t testing.TB, content []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	cfg := &packet.Config{DefaultHash: crypto.SHA256}
+	if !k.signAt.IsZero() {
+		at := k.signAt
+		cfg.Time = func() time.Time { return at }
+	}
 	if err := openpgp.ArmoredDetachSign(&buf, k.entity, bytes.NewReader(content), cfg); err != nil {
 		t.Fatalf("upstreamtest: sign: %v", err)
 	}

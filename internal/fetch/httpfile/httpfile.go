@@ -29,6 +29,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -86,6 +87,21 @@ type Request struct {
 	SignatureURL string
 	// Keyring holds the keys trusted to sign this file; required with SignatureURL.
 	Keyring *pgp.Keyring
+	// AllowExpiredKey accepts a signature whose key has expired since, provided the key was
+	// valid when the signature was made (pgp.VerifyOptions.AllowExpiredKey). When
+	// AllowExpiredKeys is non-empty, only the keys it lists (primary-key fingerprints, as
+	// pgp.ParseFingerprint returns them) are accepted that way. An accepted expired key is
+	// recorded in the artifact manifest's annotations (store.AnnotationOverrideExpiredKey and
+	// store.AnnotationOverrideExpiredKeyAt), so bundles show the decision.
+	AllowExpiredKey bool
+	// AllowExpiredKeys narrows AllowExpiredKey to these fingerprints; non-empty implies it.
+	AllowExpiredKeys []string
+}
+
+// verified is the outcome of a good signature check.
+type verified struct {
+	signer  string    // the signer's primary-key fingerprint
+	expired time.Time // when the key expired, if accepted only by the expired-key override
 }
 
 // Fetcher downloads files into a store. It is safe for concurrent use.
@@ -283,14 +299,14 @@ func (f *Fetcher) Fetch(ctx context.Context, req Request) (desc v1.Descriptor, e
 	}
 
 	var sig []byte
-	var signer string
+	var signer *verified
 	if r.SignatureURL != "" {
 		// A stored signature over the same pinned content needs no network; it is checked again
 		// below against today's keyring, and fetched afresh if that fails.
 		if c != nil && old != nil && old.file.Digest == c.d && old.sig != nil {
 			if b, err := f.store.ReadBlob(old.sig.Digest, pgp.MaxSignatureSize); err == nil {
-				if fp, err := f.verify(r, c, b); err == nil {
-					sig, signer = b, fp
+				if v, err := f.verify(r, c, b); err == nil {
+					sig, signer = b, v
 				}
 			}
 		}
@@ -327,7 +343,7 @@ func (f *Fetcher) Fetch(ctx context.Context, req Request) (desc v1.Descriptor, e
 		}()
 	}
 
-	if r.SignatureURL != "" && signer == "" {
+	if r.SignatureURL != "" && signer == nil {
 		if signer, err = f.verify(r, c, sig); err != nil {
 			return v1.Descriptor{}, err
 		}
@@ -344,7 +360,15 @@ func (f *Fetcher) Fetch(ctx context.Context, req Request) (desc v1.Descriptor, e
 	if err != nil {
 		return v1.Descriptor{}, err
 	}
-	f.log.Info("gathered file", "file", r.Name, "version", r.Version, "url", r.shown, "digest", c.d.String(), "size", c.size, "signer", signer)
+	var signerFP string
+	if signer != nil {
+		signerFP = signer.signer
+		if !signer.expired.IsZero() {
+			f.log.Warn("accepted a signature by an expired key (override)", "file", r.Name, "signer", signerFP,
+				"expired", signer.expired.UTC().Format(time.RFC3339))
+		}
+	}
+	f.log.Info("gathered file", "file", r.Name, "version", r.Version, "url", r.shown, "digest", c.d.String(), "size", c.size, "signer", signerFP)
 	return desc, nil
 }
 
@@ -507,17 +531,28 @@ func (f *Fetcher) fetchSignature(ctx context.Context, r *resolved) ([]byte, erro
 }
 
 // verify checks sig over the content against the request's keyring and returns the signer's
-// fingerprint.
-func (f *Fetcher) verify(r *resolved, c *content, sig []byte) (string, error) {
-	rc, err := f.open(c)
-	if err != nil {
-		return "", fmt.Errorf("file %q: %w", r.Name, err)
+// fingerprint and, when the expired-key override accepted it, when the key expired.
+func (f *Fetcher) verify(r *resolved, c *content, sig []byte) (*verified, error) {
+	allow := r.AllowExpiredKey || len(r.AllowExpiredKeys) > 0
+	s, err := f.verifyOnce(r, c, sig, allow)
+	if err == nil && s.KeyExpired && len(r.AllowExpiredKeys) > 0 && !slices.Contains(r.AllowExpiredKeys, s.Fingerprint) {
+		// The override names other keys: check again without it, for the plain refusal.
+		s, err = f.verifyOnce(r, c, sig, false)
 	}
-	defer rc.Close()
-	s, err := pgp.Verify(*r.Keyring, rc, sig, pgp.VerifyOptions{Now: f.opts.Now()})
 	if err == nil {
-		f.log.Debug("signature verified", "file", r.Name, "signer", s.Fingerprint, "user", s.UserID)
-		return s.Fingerprint, nil
+		v := &verified{signer: s.Fingerprint}
+		if s.KeyExpired {
+			v.expired = s.KeyExpires
+			if v.expired.IsZero() {
+				v.expired = s.Created // the signature itself expired; never zero in the record
+			}
+		}
+		f.log.Debug("signature verified", "file", r.Name, "signer", s.Fingerprint, "user", s.UserID, "keyExpired", s.KeyExpired)
+		return v, nil
+	}
+	var oe *openError
+	if errors.As(err, &oe) {
+		return nil, fmt.Errorf("file %q: %w", r.Name, oe.err)
 	}
 	var ue *pgp.UnknownSignerError
 	if errors.As(err, &ue) {
@@ -525,11 +560,30 @@ func (f *Fetcher) verify(r *resolved, c *content, sig []byte) (string, error) {
 		if ue.Fingerprint != "" {
 			who = pgp.FormatFingerprint(ue.Fingerprint)
 		}
-		return "", fmt.Errorf("file %q (%s): signature %s was made by key %s, which is not trusted for this file; if you trust it, add that key to the file's signature key: %w",
+		return nil, fmt.Errorf("file %q (%s): signature %s was made by key %s, which is not trusted for this file; if you trust it, add that key to the file's signature key: %w",
 			r.Name, r.shown, r.sigShown, who, err)
 	}
-	return "", fmt.Errorf("file %q (%s): signature %s by key %s does not verify; nothing was stored: %w",
+	if errors.Is(err, pgp.ErrKeyExpired) {
+		return nil, fmt.Errorf("file %q (%s): signature %s is refused because its key has expired; nothing was stored: %w",
+			r.Name, r.shown, r.sigShown, err)
+	}
+	return nil, fmt.Errorf("file %q (%s): signature %s by key %s does not verify; nothing was stored: %w",
 		r.Name, r.shown, r.sigShown, signatureIssuer(sig), err)
+}
+
+// openError is a failure to open the content for a signature check.
+type openError struct{ err error }
+
+func (e *openError) Error() string { return e.err.Error() }
+
+// verifyOnce reads the content once and checks sig over it.
+func (f *Fetcher) verifyOnce(r *resolved, c *content, sig []byte, allowExpired bool) (*pgp.Signature, error) {
+	rc, err := f.open(c)
+	if err != nil {
+		return nil, &openError{err}
+	}
+	defer rc.Close()
+	return pgp.Verify(*r.Keyring, rc, sig, pgp.VerifyOptions{Now: f.opts.Now(), AllowExpiredKey: allowExpired})
 }
 
 // signatureIssuer names the key that claims to have made sig (best effort, for errors).
@@ -565,7 +619,7 @@ func signatureIssuer(sig []byte) (who string) {
 }
 
 // record stores the artifact manifest (spec §2.3) and sets the file's reference in index.json.
-func (f *Fetcher) record(r *resolved, c *content, sig []byte, signer string, old *existing) (v1.Descriptor, error) {
+func (f *Fetcher) record(r *resolved, c *content, sig []byte, signer *verified, old *existing) (v1.Descriptor, error) {
 	cfg, err := f.store.PutBytes(store.MediaTypeEmpty, store.EmptyJSON)
 	if err != nil {
 		return v1.Descriptor{}, fmt.Errorf("file %q: store: %w", r.Name, err)
@@ -590,7 +644,11 @@ func (f *Fetcher) record(r *resolved, c *content, sig []byte, signer string, old
 		}
 		sd.Annotations = map[string]string{store.AnnotationTitle: r.title + ".sig"}
 		m.Layers = append(m.Layers, sd)
-		m.Annotations = map[string]string{store.AnnotationSigner: signer}
+		m.Annotations = map[string]string{store.AnnotationSigner: signer.signer}
+		if !signer.expired.IsZero() {
+			m.Annotations[store.AnnotationOverrideExpiredKey] = signer.signer
+			m.Annotations[store.AnnotationOverrideExpiredKeyAt] = signer.expired.UTC().Format(time.RFC3339)
+		}
 	}
 	raw, err := json.Marshal(m)
 	if err != nil {

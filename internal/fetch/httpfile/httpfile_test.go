@@ -829,3 +829,66 @@ func TestBlindResumeOfChangedContent(t *testing.T) {
 		t.Errorf("Range headers %q, want none, bytes=30000-, none", r)
 	}
 }
+
+func TestExpiredKey(t *testing.T) {
+	e := newEnv(t, func(o *httpfile.Options) { o.Now = time.Now })
+	key, expires := upstreamtest.NewExpiredSigningKey(t, "Expired Release Key")
+	data := upstreamtest.ReleaseTarball(t, "11.4.0", "enterprise")
+	u, su := e.srv.AddSigned("/mattermost-11.4.0-linux-amd64.tar.gz", data, key)
+	req := httpfile.Request{Name: "mattermost", Version: "11.4.0", URL: u, SignatureURL: su, Keyring: keyring(t, key, e.srv.Key())}
+
+	// Refused by default, naming the key and when it expired.
+	_, err := e.fetch.Fetch(context.Background(), req)
+	var ke *pgp.KeyExpiredError
+	if !errors.As(err, &ke) || ke.AfterExpiry || ke.Fingerprint != key.Fingerprint || !ke.Expired.Equal(expires) {
+		t.Fatalf("err = %v (%+v), want a *pgp.KeyExpiredError for %s expired at %s", err, ke, key.Fingerprint, expires)
+	}
+	mustContain(t, err, `"mattermost"`, pgp.FormatFingerprint(key.Fingerprint), expires.UTC().Format(time.RFC3339))
+	e.assertNothingStored()
+
+	// An override for another key does not cover this one.
+	other := req
+	other.AllowExpiredKeys = []string{e.srv.Key().Fingerprint}
+	if _, err := e.fetch.Fetch(context.Background(), other); !errors.Is(err, pgp.ErrKeyExpired) {
+		t.Fatalf("override for another key: err = %v, want pgp.ErrKeyExpired", err)
+	}
+	e.assertNothingStored()
+
+	// Named by fingerprint, it is accepted and the decision recorded on the artifact.
+	named := req
+	named.AllowExpiredKeys = []string{key.Fingerprint}
+	desc, err := e.fetch.Fetch(context.Background(), named)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := e.manifest(desc).Annotations
+	if a[store.AnnotationSigner] != key.Fingerprint || a[store.AnnotationOverrideExpiredKey] != key.Fingerprint ||
+		a[store.AnnotationOverrideExpiredKeyAt] != expires.UTC().Format(time.RFC3339) {
+		t.Errorf("annotations %v", a)
+	}
+
+	// The stored file does not let a later run without the override through.
+	if _, err := e.fetch.Fetch(context.Background(), req); !errors.Is(err, pgp.ErrKeyExpired) {
+		t.Fatalf("rerun without override: err = %v, want pgp.ErrKeyExpired", err)
+	}
+
+	// A signature dated after the key expired is refused even when the key is named.
+	u3, su3 := e.srv.Add("/late.tar.gz", data), e.srv.Add("/late.tar.gz.sig", key.SignAt(t, data, time.Now().Add(-30*time.Minute)))
+	_, err = e.fetch.Fetch(context.Background(), httpfile.Request{Name: "late", URL: u3, SignatureURL: su3,
+		Keyring: keyring(t, key), AllowExpiredKeys: []string{key.Fingerprint}})
+	if !errors.As(err, &ke) || !ke.AfterExpiry {
+		t.Fatalf("signature after expiry with override: err = %v, want KeyExpiredError{AfterExpiry}", err)
+	}
+	mustContain(t, err, `"late"`, "no override accepts it")
+
+	// A good key's signature carries no override annotation even when overrides are given.
+	u2, su2 := e.srv.AddSigned("/good.tar.gz", data, nil)
+	desc, err = e.fetch.Fetch(context.Background(), httpfile.Request{Name: "good", URL: u2, SignatureURL: su2,
+		Keyring: keyring(t, e.srv.Key()), AllowExpiredKeys: []string{key.Fingerprint}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.manifest(desc).Annotations[store.AnnotationOverrideExpiredKey]; ok {
+		t.Error("override recorded for a key that has not expired")
+	}
+}
