@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -284,7 +285,11 @@ func (a *app) verifyOrExtract(ctx context.Context, trust *trustFlags, path, dest
 	}
 	prog.Close()
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		err = fmt.Errorf("%s: %w", path, err)
+		if errors.Is(err, pgp.ErrKeyExpired) {
+			return withHint(err, "if you accept a bundle signed while its key was still valid, pass --allow-expired-signer")
+		}
+		return err
 	}
 	el := time.Since(start)
 	r := verifyResult{Path: path, OK: true, Signer: rep.Signer, SignatureSkipped: rep.SignatureSkipped,

@@ -67,7 +67,7 @@ type trustFlags struct {
 func (t *trustFlags) register(c *cobra.Command) {
 	c.Flags().StringArrayVar(&t.files, "trust", nil, "OpenPGP public key file trusted to sign bundles (repeatable)")
 	c.Flags().BoolVar(&t.skip, "insecure-skip-signature", false, "do NOT check the signature: nothing then vouches for where the bundle came from")
-	c.Flags().BoolVar(&t.allowExpired, "allow-expired-key", false, "accept a signature made before its key expired")
+	c.Flags().BoolVar(&t.allowExpired, "allow-expired-signer", false, "accept a bundle signed before its signing key expired")
 }
 
 func (t *trustFlags) keyring(required bool) (pgp.Keyring, error) {
