@@ -116,7 +116,7 @@ func (s *sizer) repoChart(ctx context.Context, c manifest.Chart, it *Item) error
 	if len(e.URLs) == 0 {
 		return fmt.Errorf("repository lists no URL for %s %s", c.Chart, c.Version)
 	}
-	archive, err := resolveChartURL(c.Repo, e.URLs[0])
+	archive, err := chart.ResolveChartURL(c.Repo, e.URLs[0])
 	if err != nil {
 		return fmt.Errorf("chart URL %q: %w", e.URLs[0], err)
 	}
@@ -271,28 +271,4 @@ func redactErr(err error) error {
 		return fmt.Errorf("%s %s: %w", ue.Op, httpfile.RedactURL(ue.URL), ue.Err)
 	}
 	return err
-}
-
-// resolveChartURL resolves an index entry's URL against the repository URL as Helm does.
-func resolveChartURL(repo, ref string) (string, error) {
-	ru, err := url.Parse(ref)
-	if err != nil {
-		return "", errors.New("not a URL")
-	}
-	if !ru.IsAbs() {
-		base, err := url.Parse(repo)
-		if err != nil {
-			return "", errors.New("repository URL is not a URL")
-		}
-		q := base.RawQuery
-		base.RawPath = strings.TrimSuffix(base.RawPath, "/") + "/"
-		base.Path = strings.TrimSuffix(base.Path, "/") + "/"
-		base.RawQuery = ""
-		ru = base.ResolveReference(ru)
-		ru.RawQuery = q
-	}
-	if (ru.Scheme != "http" && ru.Scheme != "https") || ru.Host == "" {
-		return "", errors.New("want an http or https URL")
-	}
-	return ru.String(), nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -67,13 +66,9 @@ func (s *sizer) image(ctx context.Context, im manifest.Image) Item {
 	} else {
 		r = repo.Tag(ident)
 	}
-	var wants []platform
-	for _, p := range im.Platforms {
-		w, err := parsePlatform(p)
-		if err != nil {
-			return fail(err)
-		}
-		wants = append(wants, w)
+	wants, err := image.ParsePlatforms(im.Platforms)
+	if err != nil {
+		return fail(err)
 	}
 	ropts := s.remoteOptions(ctx)
 	desc, err := remote.Get(r, ropts...)
@@ -183,126 +178,23 @@ func (w *walker) manifest(mt types.MediaType, raw []byte) error {
 	return nil
 }
 
-// Annotations buildx puts on attestation manifests in an index.
-const (
-	refTypeAnnotation   = "vnd.docker.reference.type"
-	refDigestAnnotation = "vnd.docker.reference.digest"
-)
-
-// narrow picks the index children gather keeps: those matching wants (all when empty), plus
-// attestation manifests of kept children. It mirrors internal/fetch/image's narrowing.
-func narrow(raw []byte, wants []platform) ([]v1.Descriptor, []string, error) {
+// narrow picks the index children gather keeps (image.Platforms.Select decides).
+func narrow(raw []byte, wants image.Platforms) ([]v1.Descriptor, []string, error) {
 	var idx v1.IndexManifest
 	if err := json.Unmarshal(raw, &idx); err != nil {
 		return nil, nil, fmt.Errorf("parse index: %w", err)
 	}
-	kids := idx.Manifests
-	var offered []string
-	for _, k := range kids {
-		if p := fromV1(k.Platform); p.known() && !slices.Contains(offered, p.String()) {
-			offered = append(offered, p.String())
-		}
-	}
-	if len(wants) == 0 {
-		return kids, offered, nil
-	}
-	keep := make([]bool, len(kids))
-	var missing []string
-	for _, w := range wants {
-		found := false
-		for i, k := range kids {
-			if p := fromV1(k.Platform); p.known() && w.matches(p) {
-				keep[i], found = true, true
-			}
-		}
-		if !found {
-			for i, k := range kids {
-				if p := fromV1(k.Platform); p.known() && w.matchesLoosely(p) {
-					keep[i], found = true, true
-				}
-			}
-		}
-		if !found {
-			missing = append(missing, w.String())
-		}
-	}
-	if len(missing) > 0 {
-		return nil, nil, &image.PlatformError{Missing: missing, Offered: offered}
-	}
-	kept := map[string]bool{}
-	for i, k := range kids {
-		if keep[i] {
-			kept[k.Digest.String()] = true
-		}
+	keep, plats, err := wants.Select(idx.Manifests)
+	if err != nil {
+		return nil, nil, err
 	}
 	var out []v1.Descriptor
-	var plats []string
-	for i, k := range kids {
-		if !keep[i] && k.Annotations[refTypeAnnotation] == "attestation-manifest" && kept[k.Annotations[refDigestAnnotation]] {
-			keep[i] = true
-		}
+	for i, k := range idx.Manifests {
 		if keep[i] {
 			out = append(out, k)
-			if p := fromV1(k.Platform); p.known() && !slices.Contains(plats, p.String()) {
-				plats = append(plats, p.String())
-			}
 		}
 	}
 	return out, plats, nil
-}
-
-// platform is an os/arch[/variant] triple, matched as internal/fetch/image matches it.
-type platform struct{ os, arch, variant string }
-
-func parsePlatform(s string) (platform, error) {
-	parts := strings.Split(s, "/")
-	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" || (len(parts) == 3 && parts[2] == "") {
-		return platform{}, fmt.Errorf("platform %q: want os/arch[/variant]", s)
-	}
-	p := platform{os: parts[0], arch: parts[1]}
-	if len(parts) == 3 {
-		p.variant = parts[2]
-	}
-	return p, nil
-}
-
-func fromV1(p *v1.Platform) platform {
-	if p == nil {
-		return platform{}
-	}
-	return platform{os: p.OS, arch: p.Architecture, variant: p.Variant}
-}
-
-func (p platform) String() string {
-	s := p.os + "/" + p.arch
-	if p.variant != "" {
-		s += "/" + p.variant
-	}
-	return s
-}
-
-func (p platform) known() bool {
-	return p.os != "" && p.arch != "" && p.os != "unknown" && p.arch != "unknown"
-}
-
-func normVariant(arch, v string) string {
-	switch {
-	case v == "" && arch == "arm64":
-		return "v8"
-	case v == "" && arch == "arm":
-		return "v7"
-	case v != "" && !strings.HasPrefix(v, "v"):
-		return "v" + v
-	}
-	return v
-}
-
-func (p platform) matches(have platform) bool {
-	return p.os == have.os && p.arch == have.arch && normVariant(p.arch, p.variant) == normVariant(have.arch, have.variant)
-}
-
-func (p platform) matchesLoosely(have platform) bool {
-	return p.variant == "" && p.os == have.os && p.arch == have.arch
 }
 
 func countManifests(raw []byte) int {
@@ -315,7 +207,7 @@ func countManifests(raw []byte) int {
 
 // checkImagePlatform reads a single-platform image's config (one small blob) and checks its
 // platform against wants, as gather does before it fetches any layer.
-func checkImagePlatform(r name.Reference, ropts []remote.Option, wants []platform) ([]string, error) {
+func checkImagePlatform(r name.Reference, ropts []remote.Option, wants image.Platforms) ([]string, error) {
 	img, err := remote.Image(r, ropts...)
 	if err != nil {
 		return nil, err
@@ -333,18 +225,5 @@ func checkImagePlatform(r name.Reference, ropts []remote.Option, wants []platfor
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	have := platform{os: cfg.OS, arch: cfg.Architecture, variant: cfg.Variant}
-	var missing, offered []string
-	for _, w := range wants {
-		if !w.matches(have) && !w.matchesLoosely(have) {
-			missing = append(missing, w.String())
-		}
-	}
-	if have.known() {
-		offered = []string{have.String()}
-	}
-	if len(missing) > 0 {
-		return nil, &image.PlatformError{Missing: missing, Offered: offered}
-	}
-	return offered, nil
+	return wants.Check(cfg.OS, cfg.Architecture, cfg.Variant)
 }

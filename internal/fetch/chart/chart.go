@@ -238,7 +238,7 @@ func (f *Fetcher) fetchRepo(ctx context.Context, r *resolved) (v1.Descriptor, er
 	if len(entry.URLs) == 0 {
 		return v1.Descriptor{}, fmt.Errorf("chart %q %s: repository %s lists no URL for it", r.Name, r.Version, repoShown)
 	}
-	chartURL, err := resolveChartURL(r.Repo, entry.URLs[0])
+	chartURL, err := ResolveChartURL(r.Repo, entry.URLs[0])
 	if err != nil {
 		return v1.Descriptor{}, fmt.Errorf("chart %q %s: repository %s: chart URL %q: %w", r.Name, r.Version, repoShown, clip(entry.URLs[0]), err)
 	}
@@ -370,10 +370,10 @@ func joinURL(base, elem string) (string, error) {
 	return u.JoinPath(elem).String(), nil
 }
 
-// resolveChartURL resolves an index entry's URL against the repository URL as Helm does
+// ResolveChartURL resolves an index entry's URL against the repository URL as Helm does
 // (repo/getter ResolveReferenceURL): relative URLs are relative to the repository directory
 // and keep its query string; the result must be http or https.
-func resolveChartURL(repo, ref string) (string, error) {
+func ResolveChartURL(repo, ref string) (string, error) {
 	ru, err := url.Parse(ref)
 	if err != nil {
 		return "", errors.New("not a URL")

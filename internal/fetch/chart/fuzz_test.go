@@ -37,7 +37,7 @@ func FuzzParseIndex(f *testing.F) {
 					t.Fatalf("Lookup(%q, %q) = %+v, %v", name, e.Version, got, err)
 				}
 				for _, u := range e.URLs {
-					if r, err := resolveChartURL("https://charts.example.invalid/repo", u); err == nil &&
+					if r, err := ResolveChartURL("https://charts.example.invalid/repo", u); err == nil &&
 						!strings.HasPrefix(r, "http://") && !strings.HasPrefix(r, "https://") {
 						t.Fatalf("resolved %q to non-HTTP %q", u, r)
 					}

@@ -24,14 +24,14 @@ func TestResolveChartURL(t *testing.T) {
 		{"https://u:p@h.invalid/repo", "mm.tgz", "https://u:p@h.invalid/repo/mm.tgz"},
 		{"https://h.invalid/repo", "https://other.invalid/dl/mm.tgz", "https://other.invalid/dl/mm.tgz"},
 	} {
-		got, err := resolveChartURL(tc.repo, tc.ref)
+		got, err := ResolveChartURL(tc.repo, tc.ref)
 		if err != nil || got != tc.want {
-			t.Errorf("resolveChartURL(%q, %q) = %q, %v; want %q", tc.repo, tc.ref, got, err, tc.want)
+			t.Errorf("ResolveChartURL(%q, %q) = %q, %v; want %q", tc.repo, tc.ref, got, err, tc.want)
 		}
 	}
 	for _, ref := range []string{"file:///etc/passwd", "ftp://h.invalid/x.tgz", "http://", "%zz"} {
-		if got, err := resolveChartURL("https://h.invalid/repo", ref); err == nil {
-			t.Errorf("resolveChartURL(%q) = %q, want an error", ref, got)
+		if got, err := ResolveChartURL("https://h.invalid/repo", ref); err == nil {
+			t.Errorf("ResolveChartURL(%q) = %q, want an error", ref, got)
 		}
 	}
 }

@@ -177,13 +177,9 @@ func (f *Fetcher) Fetch(ctx context.Context, req Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	var wants []platform
-	for _, s := range req.Platforms {
-		p, err := parsePlatform(s)
-		if err != nil {
-			return Result{}, fmt.Errorf("image %s: %w", ref.Name(), err)
-		}
-		wants = append(wants, p)
+	wants, err := ParsePlatforms(req.Platforms)
+	if err != nil {
+		return Result{}, fmt.Errorf("image %s: %w", ref.Name(), err)
 	}
 	j := &job{
 		f:     f,
@@ -211,7 +207,7 @@ type job struct {
 	f       *Fetcher
 	ref     Ref
 	req     Request
-	wants   []platform
+	wants   Platforms
 	t       *tally
 	name    string
 	src     *source
@@ -451,59 +447,26 @@ func (j *job) narrow(raw []byte) ([]byte, []string, error) {
 		}
 	}
 	kids := make([]v1.Descriptor, len(rawKids))
-	var offered []string
 	for i, rk := range rawKids {
 		if err := json.Unmarshal(rk, &kids[i]); err != nil {
 			return nil, nil, fmt.Errorf("parse index manifests[%d]: %w", i, err)
 		}
-		if p := fromV1(kids[i].Platform); p.known() && !slices.Contains(offered, p.String()) {
-			offered = append(offered, p.String())
+	}
+	keep, platforms, err := j.wants.Select(kids)
+	if err != nil {
+		var pe *PlatformError
+		if errors.As(err, &pe) {
+			pe.Ref = j.ref.Name()
 		}
+		return nil, nil, err
 	}
 	if len(j.wants) == 0 {
-		return raw, offered, nil
+		return raw, platforms, nil
 	}
-
-	keep := make([]bool, len(kids))
-	var missing []string
-	for _, w := range j.wants {
-		found := false
-		for i, k := range kids {
-			if p := fromV1(k.Platform); p.known() && w.matches(p) {
-				keep[i], found = true, true
-			}
-		}
-		if !found {
-			for i, k := range kids {
-				if p := fromV1(k.Platform); p.known() && w.matchesLoosely(p) {
-					keep[i], found = true, true
-				}
-			}
-		}
-		if !found {
-			missing = append(missing, w.String())
-		}
-	}
-	if len(missing) > 0 {
-		return nil, nil, &PlatformError{Ref: j.ref.Name(), Missing: missing, Offered: offered}
-	}
-	kept := map[string]bool{}
-	for i, k := range kids {
-		if keep[i] {
-			kept[k.Digest.String()] = true
-		}
-	}
-	var platforms []string
 	var out []json.RawMessage
-	for i, k := range kids {
-		if !keep[i] && k.Annotations[refTypeAnnotation] == "attestation-manifest" && kept[k.Annotations[refDigestAnnotation]] {
-			keep[i] = true
-		}
+	for i := range kids {
 		if keep[i] {
 			out = append(out, rawKids[i])
-			if p := fromV1(k.Platform); p.known() && !slices.Contains(platforms, p.String()) {
-				platforms = append(platforms, p.String())
-			}
 		}
 	}
 	if len(out) == len(rawKids) {
@@ -556,19 +519,13 @@ func (j *job) imagePlatform(ctx context.Context, raw []byte) ([]string, v1.Hash,
 	if err := json.Unmarshal(b, &cfg); err != nil {
 		return nil, v1.Hash{}, fmt.Errorf("parse config %s: %w", m.Config.Digest, err)
 	}
-	have := platform{os: cfg.OS, arch: cfg.Architecture, variant: cfg.Variant}
-	var missing []string
-	for _, w := range j.wants {
-		if !w.matches(have) && !w.matchesLoosely(have) {
-			missing = append(missing, w.String())
+	offered, err := j.wants.Check(cfg.OS, cfg.Architecture, cfg.Variant)
+	if err != nil {
+		var pe *PlatformError
+		if errors.As(err, &pe) {
+			pe.Ref = j.ref.Name()
 		}
-	}
-	var offered []string
-	if have.known() {
-		offered = []string{have.String()}
-	}
-	if len(missing) > 0 {
-		return nil, v1.Hash{}, &PlatformError{Ref: j.ref.Name(), Missing: missing, Offered: offered}
+		return nil, v1.Hash{}, err
 	}
 	return offered, m.Config.Digest, nil
 }

@@ -2,6 +2,7 @@ package image
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -90,4 +91,98 @@ func (e *PlatformError) Error() string {
 		offered = strings.Join(e.Offered, ", ")
 	}
 	return fmt.Sprintf("platform %s not offered by the source; it offers %s", strings.Join(e.Missing, ", "), offered)
+}
+
+// Platforms is a parsed list of wanted platforms, matched the way gather narrows images.
+type Platforms []platform
+
+// ParsePlatforms parses "os/arch[/variant]" strings.
+func ParsePlatforms(ss []string) (Platforms, error) {
+	out := make(Platforms, 0, len(ss))
+	for _, s := range ss {
+		p, err := parsePlatform(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// Select picks the children of an index that gather keeps for wants: those whose platform
+// matches (all of them when wants is empty), plus the attestation manifests of kept children.
+// It returns a keep mask over kids, the platforms kept, and a *PlatformError (Ref unset) when a
+// wanted platform is not offered.
+func (wants Platforms) Select(kids []v1.Descriptor) (keep []bool, platforms []string, err error) {
+	var offered []string
+	for _, k := range kids {
+		if p := fromV1(k.Platform); p.known() && !slices.Contains(offered, p.String()) {
+			offered = append(offered, p.String())
+		}
+	}
+	keep = make([]bool, len(kids))
+	if len(wants) == 0 {
+		for i := range keep {
+			keep[i] = true
+		}
+		return keep, offered, nil
+	}
+	var missing []string
+	for _, w := range wants {
+		found := false
+		for i, k := range kids {
+			if p := fromV1(k.Platform); p.known() && w.matches(p) {
+				keep[i], found = true, true
+			}
+		}
+		if !found {
+			for i, k := range kids {
+				if p := fromV1(k.Platform); p.known() && w.matchesLoosely(p) {
+					keep[i], found = true, true
+				}
+			}
+		}
+		if !found {
+			missing = append(missing, w.String())
+		}
+	}
+	if len(missing) > 0 {
+		return nil, nil, &PlatformError{Missing: missing, Offered: offered}
+	}
+	kept := map[string]bool{}
+	for i, k := range kids {
+		if keep[i] {
+			kept[k.Digest.String()] = true
+		}
+	}
+	for i, k := range kids {
+		if !keep[i] && k.Annotations[refTypeAnnotation] == "attestation-manifest" && kept[k.Annotations[refDigestAnnotation]] {
+			keep[i] = true
+		}
+		if keep[i] {
+			if p := fromV1(k.Platform); p.known() && !slices.Contains(platforms, p.String()) {
+				platforms = append(platforms, p.String())
+			}
+		}
+	}
+	return keep, platforms, nil
+}
+
+// Check checks a single-platform image's platform (from its config) against wants and returns
+// the platform it offers, or a *PlatformError (Ref unset).
+func (wants Platforms) Check(os, arch, variant string) ([]string, error) {
+	have := platform{os: os, arch: arch, variant: variant}
+	var missing, offered []string
+	for _, w := range wants {
+		if !w.matches(have) && !w.matchesLoosely(have) {
+			missing = append(missing, w.String())
+		}
+	}
+	if have.known() {
+		offered = []string{have.String()}
+	}
+	if len(missing) > 0 {
+		return nil, &PlatformError{Missing: missing, Offered: offered}
+	}
+	return offered, nil
 }
