@@ -159,7 +159,13 @@ var errorCases = []errorCase{
 	{name: "chart name invalid", doc: header + "charts:\n  - repo: https://h/c\n    chart: My_Chart\n    version: 1.0.0\n", want: []string{
 		`m.yaml:7:12: charts[0].chart: "My_Chart" must be lowercase; write "my_chart"`}, schema: true},
 	{name: "file without sha256 or signature", doc: header + "files:\n  - url: https://h/f\n", want: []string{
-		`m.yaml:6:5: files[0]: give sha256, signature, or both, so that the download can be verified`}, schema: true},
+		`m.yaml:6:5: files[0]: give sha256, signature or checksum (or several), so that the download can be verified`}, schema: true},
+	{name: "checksum url", doc: header + "files:\n  - url: https://h/f\n    checksum: {url: file:///f.sha256}\n", want: []string{
+		`m.yaml:7:21: files[0].checksum.url: scheme "file" is not supported; use https:// or http://`}, schema: true},
+	{name: "checksum url missing", doc: header + "files:\n  - url: https://h/f\n    checksum: {}\n", want: []string{
+		`m.yaml:7:15: files[0].checksum.url is required`}, schema: true},
+	{name: "checksum unknown field", doc: header + "files:\n  - url: https://h/f\n    checksum: {url: https://h/f.sha256, algo: sha512}\n", want: []string{
+		`m.yaml:7:42: files[0].checksum.algo: unknown field`}, schema: true},
 	{name: "file name underivable", doc: header + "files:\n  - url: https://h/\n    sha256: " + hexA + "\n", want: []string{
 		`m.yaml:6:10: files[0]: cannot derive a name from url (its path has no last element); set name`}, schema: false},
 	{name: "key url", doc: header + "files:\n  - url: https://h/f\n    signature: {url: https://h/f.sig, key: 'https://h/key.asc'}\n", want: []string{

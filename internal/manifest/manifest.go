@@ -78,10 +78,21 @@ type File struct {
 	Version string `yaml:"version,omitempty" json:"version,omitempty"`
 	// URL is where to download the file; http or https only.
 	URL string `yaml:"url" json:"url" jsonschema:"required"`
-	// SHA256 is the expected SHA-256 of the file as 64 lowercase hex digits; required unless signature is given.
+	// SHA256 is the expected SHA-256 of the file as 64 lowercase hex digits; give at least one of sha256, signature and checksum.
 	SHA256 string `yaml:"sha256,omitempty" json:"sha256,omitempty"`
-	// Signature is a detached OpenPGP signature over the file; required unless sha256 is given.
+	// Signature is a detached OpenPGP signature over the file; give at least one of sha256, signature and checksum.
 	Signature *Signature `yaml:"signature,omitempty" json:"signature,omitempty"`
+	// Checksum is a published SHA-256 checksum file for the file (a bare digest, or sha256sum lines); give at least one of sha256, signature and checksum.
+	Checksum *Checksum `yaml:"checksum,omitempty" json:"checksum,omitempty"`
+}
+
+// Checksum is a published checksum file that pins a file's SHA-256: either a single line of 64
+// hex digits (such as kubectl's .sha256), or sha256sum output ("<hex>  <name>" or
+// "<hex> *<name>" lines, such as helm's .sha256sum or a SHA256SUMS listing), in which the line
+// naming the last element of the file's URL path is used.
+type Checksum struct {
+	// URL is where to download the checksum file; http or https only.
+	URL string `yaml:"url" json:"url" jsonschema:"required"`
 }
 
 // Signature is a detached OpenPGP signature and the public key that must have made it.

@@ -69,7 +69,9 @@ func generateSchema(t *testing.T) []byte {
 	prop(f, "name").Pattern = namePattern
 	prop(f, "url").Pattern = httpURLSchemaPattern
 	prop(f, "sha256").Pattern = sha256Pattern
-	f.AnyOf = []*jsonschema.Schema{{Required: []string{"sha256"}}, {Required: []string{"signature"}}}
+	f.AnyOf = []*jsonschema.Schema{{Required: []string{"sha256"}}, {Required: []string{"signature"}}, {Required: []string{"checksum"}}}
+	cs := def("Checksum")
+	prop(cs, "url").Pattern = httpURLSchemaPattern
 	sig := def("Signature")
 	prop(sig, "url").Pattern = httpURLSchemaPattern
 	prop(sig, "key").MinLength = ptr(uint64(1))

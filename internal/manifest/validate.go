@@ -171,8 +171,11 @@ func (v *validator) files() {
 				v.problem(p+".signature.key", checkKeyPath(s.Key))
 			}
 		}
-		if f.SHA256 == "" && f.Signature == nil {
-			v.errf(p, "%s: give sha256, signature, or both, so that the download can be verified", p)
+		if c := f.Checksum; c != nil && c.URL != "" {
+			v.problem(p+".checksum.url", checkHTTPURL(c.URL))
+		}
+		if f.SHA256 == "" && f.Signature == nil && f.Checksum == nil {
+			v.errf(p, "%s: give sha256, signature or checksum (or several), so that the download can be verified", p)
 		}
 		switch {
 		case f.Name != "":

@@ -474,7 +474,7 @@ func TestPlanDiskRefusal(t *testing.T) {
 // A real small filesystem: a 1 MiB tmpfs. The fixture needs more than that.
 func TestPlanDiskRefusalTmpfs(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
+		t.Fatal("mounting a tmpfs needs root; run the tests as root, as .ci/run does")
 	}
 	mnt := t.TempDir()
 	if out, err := execMount(mnt); err != nil {
