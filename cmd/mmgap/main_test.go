@@ -44,6 +44,10 @@ type upstream struct {
 //	           the two images share a base layer
 //	FILES      base URL of a file server: /releases/11.4.0/mattermost-11.4.0-linux-amd64.tar.gz (+ .asc,
 //	           signed by the key in $WORK/keys/upstream.asc), /tools/mmctl.tar.gz ($MMCTL_SHA256)
+//	           with /tools/mmctl.tar.gz.sha256 (bare digest) and /tools/SHA256SUMS (sha256sum listing);
+//	           /k8s/release/v1.34.1/bin/linux/amd64/kubectl (+ .sha256, bare digest) and
+//	           /helm/helm-v3.19.0-linux-amd64.tar.gz (+ .sha256sum): kubectl and helm at the
+//	           catalog's paths below a mirror
 //	           /mm-releases/{11.4.0,11.10.0}/mattermost-X-linux-amd64.tar.gz (+ .sig): release-shaped
 //	           tarballs signed by keys/release.asc ($RELEASE_FPR); /mm-expired/11.4.0/… signed,
 //	           before it expired at $EXPIRED_AT, by keys/expired.asc ($EXPIRED_FPR); /mm-late/11.4.0/…
@@ -71,6 +75,16 @@ func TestScripts(t *testing.T) {
 			u.files.AddSigned("/releases/11.4.0/mattermost-11.4.0-linux-amd64.tar.gz", tarball, nil)
 			mmctl := randomBytes(t, 40<<10)
 			u.files.Add("/tools/mmctl.tar.gz", mmctl)
+			// Published checksum files: a bare digest next to mmctl and at a kubectl-shaped path,
+			// a sha256sum line at a helm-shaped path, and a SHA256SUMS listing several files.
+			u.files.Add("/tools/mmctl.tar.gz.sha256", []byte(hexSum(mmctl)+"\n"))
+			kubectl := randomBytes(t, 24<<10)
+			u.files.Add("/k8s/release/v1.34.1/bin/linux/amd64/kubectl", kubectl)
+			u.files.Add("/k8s/release/v1.34.1/bin/linux/amd64/kubectl.sha256", []byte(hexSum(kubectl)))
+			helm := randomBytes(t, 24<<10)
+			u.files.Add("/helm/helm-v3.19.0-linux-amd64.tar.gz", helm)
+			u.files.Add("/helm/helm-v3.19.0-linux-amd64.tar.gz.sha256sum", []byte(hexSum(helm)+"  helm-v3.19.0-linux-amd64.tar.gz\n"))
+			u.files.Add("/tools/SHA256SUMS", []byte(hexSum(kubectl)+"  kubectl\n"+hexSum(mmctl)+" *mmctl.tar.gz\n"+hexSum(helm)+"  mmctl.tar.gz.sig\n"))
 			keys := filepath.Join(env.WorkDir, "keys")
 			if err := os.MkdirAll(keys, 0o755); err != nil {
 				return err
@@ -121,6 +135,11 @@ func TestScripts(t *testing.T) {
 			"tmpfs":    cmdTmpfs,
 		},
 	})
+}
+
+func hexSum(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
 }
 
 func randomBytes(t testing.TB, n int) []byte {

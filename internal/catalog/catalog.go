@@ -73,7 +73,6 @@ const (
 	WarnMutableTag          = "mutable-tag"
 	WarnNotInDebian         = "not-in-debian"
 	WarnOffloaderImages     = "calls-offloader-runtime-images"
-	WarnKubernetesTools     = "kubernetes-tools-not-in-catalog"
 	WarnTeamPlaybooks       = "team-edition-playbooks"
 	WarnOldVersion          = "version-not-covered"
 	WarnArchitecture        = "image-architecture"
@@ -112,7 +111,7 @@ func checkPins(m *manifest.Manifest) error {
 		field string
 		pins  map[string]string
 		known []string
-	}{{"images", m.Mattermost.Images, ImageNames}, {"charts", m.Mattermost.Charts, ChartNames}} {
+	}{{"images", m.Mattermost.Images, ImageNames}, {"charts", m.Mattermost.Charts, ChartNames}, {"tools", m.Mattermost.Tools, ToolNames}} {
 		keys := make([]string, 0, len(sec.pins))
 		for k := range sec.pins {
 			keys = append(keys, k)
@@ -376,7 +375,36 @@ func (e *expander) kubernetes() {
 		e.warn(WarnChartAppVersion, "chart %s %s defaults to Mattermost %s; set its image tag to %s in the chart's values", chart, defaultCharts[chart], chartAppVersion, mm.Version)
 	}
 	e.warn(WarnMutableTag, "appropriate/curl:latest is the charts' and operator's init-container image; gather pins it to the digest it finds, so record that digest")
-	e.warn(WarnKubernetesTools, "kubectl and helm binaries are not in the catalog yet; add them under files: with the sha256 their releases publish")
+	e.tools()
+}
+
+// tools adds kubectl and helm for every architecture, each checked against
+// the checksum file its project publishes.
+func (e *expander) tools() {
+	kv := strings.TrimPrefix(e.toolVersion(ToolKubectl), "v")
+	hv := strings.TrimPrefix(e.toolVersion(ToolHelm), "v")
+	for _, a := range e.mm.Architectures {
+		u := fmt.Sprintf("%s/v%s/bin/linux/%s/kubectl", KubectlBaseURL, kv, a)
+		e.p.Files = append(e.p.Files, manifest.File{
+			Name: "kubectl-linux-" + a, Version: kv, URL: u,
+			Checksum: &manifest.Checksum{URL: u + ".sha256"},
+		})
+	}
+	for _, a := range e.mm.Architectures {
+		u := fmt.Sprintf("%s/helm-v%s-linux-%s.tar.gz", HelmBaseURL, hv, a)
+		e.p.Files = append(e.p.Files, manifest.File{
+			Name: "helm-linux-" + a, Version: hv, URL: u,
+			Checksum: &manifest.Checksum{URL: u + ".sha256sum"},
+		})
+	}
+}
+
+// toolVersion is the pinned or default version of a catalog tool.
+func (e *expander) toolVersion(name string) string {
+	if v := e.mm.Tools[name]; v != "" {
+		return v
+	}
+	return defaultTools[name]
 }
 
 // pluginPackage is the release name of a plugin id.

@@ -49,7 +49,7 @@ var goldenCases = []struct{ name, body string }{
 	{"kubernetes-defaults", "mattermost:\n  version: 11.1.0\n  method: kubernetes\n"},
 	{"kubernetes-builtin-pinned", "mattermost:\n  version: 10.5.2\n  method: kubernetes\n  readinessCheck: builtin\n" +
 		"  components: {postgres: {enabled: false}}\n  images: {mattermost: 'registry.example/mm/ee:10.5.2', curl: 'registry.example/curl:8.0.0'}\n" +
-		"  charts: {mattermost-enterprise-edition: 2.6.90}\n"},
+		"  charts: {mattermost-enterprise-edition: 2.6.90}\n  tools: {kubectl: 1.33.5, helm: v3.18.6}\n"},
 	{"tarball-prepackaged-arm64", "mattermost:\n  version: 11.1.0\n  method: tarball\n  edition: team\n  architectures: [arm64]\n  prepackagedPlugins: true\n" +
 		"  releaseKey: keys/current.asc\n  pluginKey: keys/plugins.asc\n  plugins:\n    - {id: jira, version: 4.5.0}\n"},
 }
@@ -200,7 +200,7 @@ func TestWarnings(t *testing.T) {
 		{"v10 team chart mysql", "mattermost:\n  version: 10.5.2\n  method: kubernetes\n  edition: team\n",
 			[]string{WarnTeamChartMySQL}, nil, "mysql.enabled: false"},
 		{"operator readiness", "mattermost:\n  version: 11.1.0\n  method: kubernetes\n",
-			[]string{WarnOperatorReadiness, WarnOperatorVersion, WarnChartAppVersion, WarnMutableTag, WarnKubernetesTools}, nil, "readinessCheck: builtin"},
+			[]string{WarnOperatorReadiness, WarnOperatorVersion, WarnChartAppVersion, WarnMutableTag}, nil, "readinessCheck: builtin"},
 		{"builtin readiness", "mattermost:\n  version: 11.6.1\n  method: kubernetes\n  readinessCheck: builtin\n",
 			nil, []string{WarnOperatorReadiness, WarnChartAppVersion}, ""},
 		{"compose postgres v11", "mattermost:\n  version: 11.0.0\n  method: docker\n",
@@ -256,16 +256,17 @@ func TestWarnings(t *testing.T) {
 }
 
 func TestExpandErrors(t *testing.T) {
-	m := parse(t, "mattermost:\n  version: 11.1.0\n  method: docker\n  images:\n    postgress: 'postgres:17'\n  charts:\n    operator: 1.0.0\n")
+	m := parse(t, "mattermost:\n  version: 11.1.0\n  method: docker\n  images:\n    postgress: 'postgres:17'\n  charts:\n    operator: 1.0.0\n  tools:\n    kubctl: 1.0.0\n")
 	_, err := Expand(m)
 	var errs *manifest.Errors
-	if !errors.As(err, &errs) || len(errs.List) != 2 {
-		t.Fatalf("err = %v, want two positioned errors", err)
+	if !errors.As(err, &errs) || len(errs.List) != 3 {
+		t.Fatalf("err = %v, want three positioned errors", err)
 	}
 	got := err.Error()
 	for _, want := range []string{
 		`:11:15: mattermost.charts["operator"]: unknown catalog chart name "operator" (known: mattermost-operator, mattermost-enterprise-edition, mattermost-team-edition)`,
 		`:9:16: mattermost.images["postgress"]: unknown catalog image name "postgress"`,
+		`:13:13: mattermost.tools["kubctl"]: unknown catalog tool name "kubctl" (known: kubectl, helm)`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("error\n%s\ndoes not contain\n%s", got, want)

@@ -96,6 +96,31 @@ var defaultCharts = map[string]string{
 // ChartNames lists every catalog chart name, for mattermost.charts.
 var ChartNames = []string{ChartOperator, ChartEnterprise, ChartTeam}
 
+// Client tools the kubernetes method gathers (the keys of mattermost.tools)
+// and their pinned default versions, without the leading v. Each binary is
+// checked against the checksum file its project publishes next to it.
+const (
+	ToolKubectl = "kubectl"
+	ToolHelm    = "helm"
+)
+
+var defaultTools = map[string]string{
+	ToolKubectl: "1.34.1",
+	ToolHelm:    "3.19.0",
+}
+
+// ToolNames lists every catalog tool name, for mattermost.tools.
+var ToolNames = []string{ToolKubectl, ToolHelm}
+
+const (
+	// KubectlBaseURL serves kubectl and its bare-hex .sha256:
+	// <base>/v<ver>/bin/linux/<arch>/kubectl[.sha256].
+	KubectlBaseURL = "https://dl.k8s.io/release"
+	// HelmBaseURL serves helm tarballs and their sha256sum-format .sha256sum:
+	// <base>/helm-v<ver>-linux-<arch>.tar.gz[.sha256sum].
+	HelmBaseURL = "https://get.helm.sh"
+)
+
 // pluginPackages maps plugin ids to their release names on the plugin
 // release site (mattermost-kb §D.2). Other ids are used as given.
 var pluginPackages = map[string]string{

@@ -192,6 +192,9 @@ func Run(ctx context.Context, m *manifest.Manifest, opts Options) (*Report, erro
 	keyrings := map[string]*pgp.Keyring{}
 	for i, f := range m.Files {
 		req := httpfile.Request{ID: fmt.Sprintf("file/%d", i), Name: f.DisplayName(), Version: f.Version, URL: f.URL, SHA256: f.SHA256}
+		if f.Checksum != nil {
+			req.ChecksumURL = f.Checksum.URL
+		}
 		if f.Signature != nil {
 			kr, ok := keyrings[f.Signature.KeyPath]
 			if !ok {

@@ -34,8 +34,8 @@ var errorCases = []errorCase{
 		`m.yaml:5:1: unknown field "image" at the top level; did you mean "images"? (known fields: apiVersion, kind, metadata, mattermost, images, files, charts, mirrors)`}, schema: true},
 	{name: "unknown field in image with suggestion", doc: header + "images:\n  - ref: postgres:15\n    platfrom: [linux/amd64]\n", want: []string{
 		`m.yaml:7:5: unknown field "platfrom" in images[0]; did you mean "platforms"? (known fields: name, ref, platforms)`}, schema: true},
-	{name: "unknown field without suggestion", doc: header + "files:\n  - url: https://h/f\n    sha256: " + hexA + "\n    checksum-algo: x\n", want: []string{
-		`m.yaml:8:5: unknown field "checksum-algo" in files[0] (known fields: name, version, url, sha256, signature)`}, schema: true},
+	{name: "unknown field without suggestion", doc: header + "files:\n  - url: https://h/f\n    sha256: " + hexA + "\n    digest-algo: x\n", want: []string{
+		`m.yaml:8:5: unknown field "digest-algo" in files[0] (known fields: name, version, url, sha256, signature, checksum)`}, schema: true},
 	{name: "unknown field case", doc: header + "Images: []\n", want: []string{
 		`m.yaml:5:1: unknown field "Images" at the top level; did you mean "images"? (known fields: apiVersion, kind, metadata, mattermost, images, files, charts, mirrors)`}, schema: true},
 	{name: "string where list expected", doc: header + "images:\n  - ref: postgres:15\n    platforms: linux/amd64\n", want: []string{
@@ -163,9 +163,9 @@ var errorCases = []errorCase{
 	{name: "checksum url", doc: header + "files:\n  - url: https://h/f\n    checksum: {url: file:///f.sha256}\n", want: []string{
 		`m.yaml:7:21: files[0].checksum.url: scheme "file" is not supported; use https:// or http://`}, schema: true},
 	{name: "checksum url missing", doc: header + "files:\n  - url: https://h/f\n    checksum: {}\n", want: []string{
-		`m.yaml:7:15: files[0].checksum.url is required`}, schema: true},
+		`m.yaml:7:15: missing required field "url" in files[0].checksum`}, schema: true},
 	{name: "checksum unknown field", doc: header + "files:\n  - url: https://h/f\n    checksum: {url: https://h/f.sha256, algo: sha512}\n", want: []string{
-		`m.yaml:7:42: files[0].checksum.algo: unknown field`}, schema: true},
+		`m.yaml:7:41: unknown field "algo" in files[0].checksum (known fields: url)`}, schema: true},
 	{name: "file name underivable", doc: header + "files:\n  - url: https://h/\n    sha256: " + hexA + "\n", want: []string{
 		`m.yaml:6:10: files[0]: cannot derive a name from url (its path has no last element); set name`}, schema: false},
 	{name: "key url", doc: header + "files:\n  - url: https://h/f\n    signature: {url: https://h/f.sig, key: 'https://h/key.asc'}\n", want: []string{

@@ -46,6 +46,8 @@ type Mattermost struct {
 	Images map[string]string `yaml:"images,omitempty" json:"images,omitempty"`
 	// Charts pins catalog Helm chart versions by chart name, e.g. mattermost-operator: 1.0.5.
 	Charts map[string]string `yaml:"charts,omitempty" json:"charts,omitempty"`
+	// Tools pins the versions of the client binaries the catalog gathers (kubernetes only) by tool name, without a leading v, e.g. kubectl: 1.34.2, helm: 3.19.2.
+	Tools map[string]string `yaml:"tools,omitempty" json:"tools,omitempty"`
 
 	// ReleaseKeyPath and PluginKeyPath are ReleaseKey and PluginKey
 	// resolved against the manifest's directory (PluginKeyPath uses the
@@ -298,6 +300,14 @@ func (v *validator) mattermost() {
 			v.errf(cp, "%s: empty chart version", cp)
 		} else {
 			v.problem(cp, checkVersion(ver))
+		}
+	}
+	for _, k := range sortedKeys(mm.Tools) {
+		tp := fmt.Sprintf("%s.tools[%s]", p, strconv.Quote(k))
+		if ver := mm.Tools[k]; ver == "" {
+			v.errf(tp, "%s: empty tool version", tp)
+		} else {
+			v.problem(tp, checkVersion(ver))
 		}
 	}
 }

@@ -31,7 +31,7 @@ var mattermostErrorCases = []errorCase{
 	{name: "mattermost duplicate architecture", doc: header + "mattermost:\n  version: 11.1.0\n  method: docker\n  architectures: [amd64, arm64, amd64]\n", want: []string{
 		"m.yaml:8:33: mattermost.architectures[2]: \"amd64\" is already listed at mattermost.architectures[0]"}, schema: true},
 	{name: "mattermost unknown mattermost field", doc: header + "mattermost:\n  version: 11.1.0\n  method: docker\n  plugin: []\n", want: []string{
-		"m.yaml:8:3: unknown field \"plugin\" in mattermost; did you mean \"plugins\"? (known fields: version, edition, method, architectures, components, plugins, prepackagedPlugins, readinessCheck, releaseKey, pluginKey, images, charts)"}, schema: true},
+		"m.yaml:8:3: unknown field \"plugin\" in mattermost; did you mean \"plugins\"? (known fields: version, edition, method, architectures, components, plugins, prepackagedPlugins, readinessCheck, releaseKey, pluginKey, images, charts, tools)"}, schema: true},
 	{name: "mattermost unknown component", doc: header + "mattermost:\n  version: 11.1.0\n  method: docker\n  components:\n    ngnix: true\n", want: []string{
 		"m.yaml:9:5: unknown field \"ngnix\" in mattermost.components; did you mean \"nginx\"? (known fields: postgres, fileStorage, nginx, monitoring, search, smtp, ldap, calls)"}, schema: true},
 	{name: "mattermost component wrong type", doc: header + "mattermost:\n  version: 11.1.0\n  method: docker\n  components:\n    nginx: yes please\n", want: []string{
@@ -62,6 +62,8 @@ var mattermostErrorCases = []errorCase{
 		"m.yaml:9:15: mattermost.images[\"postgres\"]: image reference \"postgres\" names neither a tag nor a digest; add one, e.g. postgres:<tag> (mmgap never assumes :latest)"}, schema: true},
 	{name: "mattermost chart pin range", doc: header + "mattermost:\n  version: 11.1.0\n  method: kubernetes\n  charts:\n    mattermost-operator: ^1.0.0\n", want: []string{
 		"m.yaml:9:26: mattermost.charts[\"mattermost-operator\"]: \"^1.0.0\" is a version range; give one exact version, e.g. 2.6.0"}, schema: true},
+	{name: "mattermost tool pin range", doc: header + "mattermost:\n  version: 11.1.0\n  method: kubernetes\n  tools:\n    kubectl: 1.34.x\n", want: []string{
+		"m.yaml:9:14: mattermost.tools[\"kubectl\"]: \"1.34.x\" is a version range; give one exact version, e.g. 2.6.0"}, schema: true},
 	{name: "mattermost release key url", doc: header + "mattermost:\n  version: 11.1.0\n  method: tarball\n  releaseKey: https://h/key.asc\n", want: []string{
 		"m.yaml:8:15: mattermost.releaseKey: key is a local file (an OpenPGP public key) relative to the manifest, not a URL; download it and keep it next to the manifest"}, schema: false},
 }

@@ -102,6 +102,7 @@ func generateSchema(t *testing.T) []byte {
 	prop(mm, "pluginKey").MinLength = ptr(uint64(1))
 	prop(mm, "images").AdditionalProperties.Pattern = imageRefSchemaPattern
 	prop(mm, "charts").AdditionalProperties.Pattern = versionPattern
+	prop(mm, "tools").AdditionalProperties.Pattern = versionPattern
 	comp := def("Components")
 	prop(comp, "fileStorage").Enum = toAny(FileStorageKinds)
 	prop(comp, "search").Enum = toAny(SearchEngines)

@@ -38,6 +38,9 @@ const (
 	AnnotationUpstreamDigest = "io.mmgap.upstream.digest"
 	AnnotationPlatforms      = "io.mmgap.platforms"
 	AnnotationSigner         = "io.mmgap.signer"
+	// AnnotationChecksumSource is, on a file's artifact manifest, the published checksum file
+	// (URL, less credentials and query) its sha256 was taken from.
+	AnnotationChecksumSource = "io.mmgap.checksum.source"
 	// AnnotationOverrideExpiredKey, on a file artifact's manifest, is the fingerprint of a
 	// signing key that had expired and was accepted only because the user named it with
 	// gather's --allow-expired-key; AnnotationOverrideExpiredKeyAt is when it expired (RFC 3339).

@@ -48,7 +48,7 @@ var ErrChecksum = errors.New("sha256 mismatch")
 
 // ErrUnverified reports a request with neither a sha256 nor a signature: mmgap does not gather
 // content it cannot check.
-var ErrUnverified = errors.New("neither sha256 nor signature given")
+var ErrUnverified = errors.New("none of sha256, signature and checksum given")
 
 // Options configures a Fetcher.
 type Options struct {
@@ -85,6 +85,9 @@ type Request struct {
 	SHA256 string
 	// SignatureURL is where a detached OpenPGP signature over the file is; empty for none.
 	SignatureURL string
+	// ChecksumURL is where a published checksum file for the file is (ParseChecksumFile): it
+	// pins the content like SHA256. With SHA256 as well, the two must agree. Empty for none.
+	ChecksumURL string
 	// Keyring holds the keys trusted to sign this file; required with SignatureURL.
 	Keyring *pgp.Keyring
 	// AllowExpiredKey accepts a signature whose key has expired since, provided the key was
@@ -161,6 +164,9 @@ type resolved struct {
 	sigFetchURL string
 	sigShown    string
 	sigGetShown string   // redacted sigFetchURL
+	sumFetchURL string   // checksum file URL after mirror rewrite
+	sumShown    string   // redacted ChecksumURL
+	sumGetShown string   // redacted sumFetchURL
 	want        *v1.Hash // pinned digest
 }
 
@@ -210,7 +216,18 @@ func (f *Fetcher) resolve(req Request) (*resolved, error) {
 		}
 		r.sigShown = RedactURL(req.SignatureURL)
 	}
-	if r.want == nil && req.SignatureURL == "" {
+	if req.ChecksumURL != "" {
+		cu, err := url.Parse(req.ChecksumURL)
+		if err != nil || (cu.Scheme != "http" && cu.Scheme != "https") || cu.Host == "" {
+			return nil, fmt.Errorf("file %q: checksum URL %s: want an absolute http or https URL", r.Name, RedactURL(req.ChecksumURL))
+		}
+		r.sumShown = RedactURL(req.ChecksumURL)
+		if r.sumFetchURL, err = f.rewrite(req.ChecksumURL); err != nil {
+			return nil, fmt.Errorf("file %q: mirror for %s: %w", r.Name, r.sumShown, err)
+		}
+		r.sumGetShown = RedactURL(r.sumFetchURL)
+	}
+	if r.want == nil && req.SignatureURL == "" && req.ChecksumURL == "" {
 		return nil, fmt.Errorf("file %q (%s): %w: refusing to gather content that cannot be checked", r.Name, r.shown, ErrUnverified)
 	}
 	if r.fetchURL, err = f.rewrite(req.URL); err != nil {
@@ -224,6 +241,14 @@ func (f *Fetcher) resolve(req Request) (*resolved, error) {
 		r.sigGetShown = RedactURL(r.sigFetchURL)
 	}
 	return r, nil
+}
+
+// publishedIn names the checksum file the expected digest came from, for errors.
+func (r *resolved) publishedIn() string {
+	if r.sumShown == "" {
+		return ""
+	}
+	return " (published in " + r.sumShown + ")"
 }
 
 func (f *Fetcher) rewrite(u string) (string, error) {
@@ -288,6 +313,18 @@ func (f *Fetcher) Fetch(ctx context.Context, req Request) (desc v1.Descriptor, e
 	}
 	prog := &progress{p: f.opts.Progress, id: r.id, name: r.Name}
 	defer func() { prog.done(err) }()
+	if r.ChecksumURL != "" {
+		d, err := f.fetchChecksum(ctx, r)
+		if err != nil {
+			return v1.Descriptor{}, err
+		}
+		h := v1.Hash{Algorithm: "sha256", Hex: d}
+		if r.want != nil && *r.want != h {
+			return v1.Descriptor{}, fmt.Errorf("file %q (%s): %w: the manifest pins sha256 %s but checksum file %s publishes %s; nothing was downloaded",
+				r.Name, r.shown, ErrChecksum, r.want.Hex, r.sumShown, h.Hex)
+		}
+		r.want = &h
+	}
 	old := f.lookup(r.ref)
 
 	var c *content
@@ -412,8 +449,8 @@ func (f *Fetcher) downloadToStore(ctx context.Context, r *resolved, prog *progre
 				prog.grow(t.size)
 				continue
 			}
-			return nil, fmt.Errorf("file %q (%s): %w: expected %s, downloaded content is %s (%d bytes); nothing was stored",
-				r.Name, r.shown, ErrChecksum, r.want, de.Got, de.GotSize)
+			return nil, fmt.Errorf("file %q (%s): %w: expected %s%s, downloaded content is %s (%d bytes); nothing was stored",
+				r.Name, r.shown, ErrChecksum, r.want, r.publishedIn(), de.Got, de.GotSize)
 		}
 		if err != nil {
 			w.Close()
@@ -455,8 +492,8 @@ func (f *Fetcher) downloadToTemp(ctx context.Context, r *resolved, prog *progres
 			}
 			size := tf.n
 			tf.remove()
-			return nil, fmt.Errorf("file %q (%s): %w: expected %s, downloaded content is %s (%d bytes); nothing was stored",
-				r.Name, r.shown, ErrChecksum, r.want, got, size)
+			return nil, fmt.Errorf("file %q (%s): %w: expected %s%s, downloaded content is %s (%d bytes); nothing was stored",
+				r.Name, r.shown, ErrChecksum, r.want, r.publishedIn(), got, size)
 		}
 		return &content{d: got, size: tf.n, tmp: tf}, nil
 	}
@@ -649,6 +686,12 @@ func (f *Fetcher) record(r *resolved, c *content, sig []byte, signer *verified, 
 			m.Annotations[store.AnnotationOverrideExpiredKey] = signer.signer
 			m.Annotations[store.AnnotationOverrideExpiredKeyAt] = signer.expired.UTC().Format(time.RFC3339)
 		}
+	}
+	if r.ChecksumURL != "" {
+		if m.Annotations == nil {
+			m.Annotations = map[string]string{}
+		}
+		m.Annotations[store.AnnotationChecksumSource] = SourceURL(r.ChecksumURL)
 	}
 	raw, err := json.Marshal(m)
 	if err != nil {

@@ -319,6 +319,7 @@ func TestRefusesUnverifiable(t *testing.T) {
 		{Name: "../x", URL: u, SHA256: sha(nil)},
 		{Name: "x", Version: "1:2", URL: u, SHA256: sha(nil)},
 		{Name: "x", URL: u, SignatureURL: u + ".asc"}, // no keyring
+		{Name: "x", URL: u, ChecksumURL: "file:///x.sha256"},
 	} {
 		if _, err := e.fetch.Fetch(context.Background(), bad); err == nil {
 			t.Errorf("request %+v accepted", bad)
