@@ -14,6 +14,18 @@ import (
 //go:embed keys/mattermost-release.asc
 var releaseKey []byte
 
+// pluginKey is Mattermost's plugin signing key as the server's own source carries it
+// (server/build/plugin-production-public-key.gpg), fingerprint PluginKeyFingerprint.
+//
+//go:embed keys/mattermost-plugin.asc
+var pluginKey []byte
+
+// PluginKey returns the built-in copy of Mattermost's plugin signing key, ASCII-armored.
+func PluginKey() []byte { return slices.Clone(pluginKey) }
+
+// embeddedKeys maps the file names of the built-in keys to their bytes.
+var embeddedKeys = map[string][]byte{ReleaseKeyFile: releaseKey, PluginKeyFile: pluginKey}
+
 // ReleaseKey returns the built-in copy of Mattermost's release signing key
 // (fingerprint ReleaseKeyFingerprint), ASCII-armored.
 func ReleaseKey() []byte { return slices.Clone(releaseKey) }
@@ -36,7 +48,7 @@ func (p *Plan) WriteKeys(dir string) error {
 			return fmt.Errorf("write keys: %w", err)
 		}
 		path := filepath.Join(abs, k.File)
-		if err := writeAtomic(path, releaseKey); err != nil {
+		if err := writeAtomic(path, embeddedKeys[k.File]); err != nil {
 			return fmt.Errorf("write key %s: %w", k.File, err)
 		}
 		k.Path = path

@@ -62,7 +62,6 @@ const (
 	WarnReleaseKeyExpired   = "release-key-expired"
 	WarnNoPublishedChecksum = "no-published-checksum"
 	WarnArm64Prepackaged    = "arm64-no-prepackaged-plugins"
-	WarnPluginKey           = "plugin-key-not-embedded"
 	WarnPrepackagedVersions = "prepackaged-plugin-versions"
 	WarnComposePostgres     = "compose-postgres-default"
 	WarnOperatorReadiness   = "operator-readiness-postgres13"
@@ -449,14 +448,13 @@ func (e *expander) plugins() {
 			})
 		}
 	}
-	e.warn(WarnPluginKey, "plugin bundles are verified with Mattermost's plugin signing key (%s), which mmgap does not carry; save it as %s next to the manifest (the server source has it as server/build/plugin-production-public-key.gpg) and check its fingerprint with gpg --show-keys", formatFP(PluginKeyFingerprint), e.pluginKey())
 }
 
 func (e *expander) pluginKey() string {
 	if e.mm.PluginKey != "" {
 		return e.mm.PluginKey
 	}
-	return manifest.DefaultPluginKey
+	return PluginKeyFile
 }
 
 // keys lists the keys the plan's files use.
@@ -471,6 +469,8 @@ func (e *expander) keys() {
 		switch {
 		case s.Key == ReleaseKeyFile && e.mm.ReleaseKey == "":
 			e.p.Keys = append(e.p.Keys, Key{File: s.Key, Fingerprint: ReleaseKeyFingerprint, Purpose: "Mattermost release tarballs", Embedded: true})
+		case s.Key == PluginKeyFile && e.mm.PluginKey == "":
+			e.p.Keys = append(e.p.Keys, Key{File: s.Key, Fingerprint: PluginKeyFingerprint, Purpose: "Mattermost plugin bundles", Embedded: true})
 		case e.mm.ReleaseKey != "" && s.Key == e.mm.ReleaseKey:
 			e.p.Keys = append(e.p.Keys, Key{File: s.Key, Fingerprint: ReleaseKeyFingerprint, Purpose: "Mattermost release tarballs", Path: s.KeyPath})
 		default:

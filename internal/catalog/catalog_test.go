@@ -156,14 +156,54 @@ func TestAppliedManifestIsValid(t *testing.T) {
 	}
 }
 
-func TestEmbeddedReleaseKey(t *testing.T) {
-	kr, err := pgp.ParseKeyring(ReleaseKey())
+func TestEmbeddedKeys(t *testing.T) {
+	for _, k := range []struct {
+		data []byte
+		fp   string
+	}{{ReleaseKey(), ReleaseKeyFingerprint}, {PluginKey(), PluginKeyFingerprint}} {
+		kr, err := pgp.ParseKeyring(k.data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := kr.Keys()
+		if len(keys) != 1 || keys[0].Fingerprint != k.fp {
+			t.Fatalf("embedded key: %+v, want fingerprint %s", keys, k.fp)
+		}
+	}
+}
+
+// Plugin bundles are checked against the built-in plugin key unless the manifest names one.
+func TestPluginKeyEmbedded(t *testing.T) {
+	m := parse(t, "mattermost:\n  version: 11.1.0\n  method: docker\n  plugins: [{id: jira, version: 4.4.1}]\n")
+	dir := t.TempDir()
+	am, p, err := Prepare(m, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := kr.Keys()
-	if len(keys) != 1 || keys[0].Fingerprint != ReleaseKeyFingerprint {
-		t.Fatalf("embedded key: %+v, want fingerprint %s", keys, ReleaseKeyFingerprint)
+	var found bool
+	for _, f := range am.Files {
+		if f.Signature == nil || !strings.Contains(f.URL, "jira") {
+			continue
+		}
+		found = true
+		if f.Signature.KeyPath != filepath.Join(dir, PluginKeyFile) {
+			t.Errorf("plugin key path = %q", f.Signature.KeyPath)
+		}
+		kr, err := pgp.ReadKeyring(f.Signature.KeyPath)
+		if err != nil || kr.Keys()[0].Fingerprint != PluginKeyFingerprint {
+			t.Errorf("written plugin key: %v", err)
+		}
+	}
+	if !found {
+		t.Fatalf("no plugin file in %+v", am.Files)
+	}
+	for _, k := range p.Keys {
+		if k.Fingerprint == PluginKeyFingerprint && !k.Embedded {
+			t.Errorf("plugin key not marked embedded: %+v", k)
+		}
+	}
+	if err := am.Check(); err != nil {
+		t.Errorf("Check: %v", err)
 	}
 }
 
@@ -210,13 +250,11 @@ func TestWarnings(t *testing.T) {
 		{"external database v11", "mattermost:\n  version: 11.0.0\n  method: docker\n  components: {postgres: {enabled: false}}\n",
 			[]string{WarnExternalDatabase}, []string{WarnComposePostgres}, "14 or later (Mattermost v11 no longer supports MySQL)"},
 		{"release key", "mattermost:\n  version: 11.1.0\n  method: tarball\n",
-			[]string{WarnReleaseKeyExpired, WarnNoPublishedChecksum}, []string{WarnPluginKey, WarnArm64Prepackaged}, "2024-04-06"},
+			[]string{WarnReleaseKeyExpired, WarnNoPublishedChecksum}, []string{WarnArm64Prepackaged}, "2024-04-06"},
 		{"known checksum", "mattermost:\n  version: 11.10.0\n  method: tarball\n  releaseKey: k.asc\n",
 			nil, []string{WarnReleaseKeyExpired, WarnNoPublishedChecksum}, ""},
 		{"arm64 tarball", "mattermost:\n  version: 11.1.0\n  method: tarball\n  architectures: [arm64]\n",
 			[]string{WarnArm64Prepackaged}, nil, "prepackaged_plugins"},
-		{"plugin key", "mattermost:\n  version: 11.1.0\n  method: docker\n  plugins: [{id: jira, version: 4.4.1}]\n",
-			[]string{WarnPluginKey}, nil, "C558 81B8 0F69 E863 B85A  D5D1 D1B5 4B47 A5CE FEC4"[:14]},
 		{"team playbooks", "mattermost:\n  version: 11.1.0\n  method: docker\n  edition: team\n  plugins: [{id: playbooks, version: 2.6.1}]\n",
 			[]string{WarnTeamPlaybooks}, nil, "Team Edition"},
 		{"old version", "mattermost:\n  version: 9.11.0\n  method: docker\n",

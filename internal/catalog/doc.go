@@ -51,13 +51,10 @@
 // self-signature expired on 2024-04-06 (Mattermost has since extended the
 // key), so a warning asks for a current export in mattermost.releaseKey.
 //
-// mmgap does not carry Mattermost's plugin signing key (fingerprint
-// C558 81B8 0F69 E863 B85A D5D1 D1B5 4B47 A5CE FEC4). The user supplies the
-// key file next to the manifest, as mattermost.pluginKey or by default
-// mattermost-plugin.asc; Mattermost's server source has it as
-// server/build/plugin-production-public-key.gpg. Check its fingerprint with
-// gpg --show-keys before use. [manifest.Manifest.Check] on the applied
-// manifest reports it when it is missing.
+// mmgap also embeds Mattermost's plugin signing key (fingerprint
+// C558 81B8 0F69 E863 B85A D5D1 D1B5 4B47 A5CE FEC4), the copy the server's
+// source carries as server/build/plugin-production-public-key.gpg, and checks
+// plugin bundles against it; mattermost.pluginKey names another key file.
 //
 // # Version awareness
 //

@@ -22,11 +22,12 @@ const (
 	ReleaseKeyFingerprint = "A1B31D46F0F3A10B02CF2D44F8F2C31744774B28"
 	// ReleaseKeyFile is the file name the built-in release key is written as.
 	ReleaseKeyFile = "mattermost-release.asc"
-	// PluginKeyFingerprint is the key Mattermost signs plugin bundles
-	// with: "Mattermost, Inc. <support@mattermost.com>", rsa4096, 2019-11-22.
-	// mmgap does not carry this key; the user supplies the file
-	// (manifest mattermost.pluginKey, default mattermost-plugin.asc).
+	// PluginKeyFingerprint is the key Mattermost signs plugin bundles with, the key its
+	// server checks plugin signatures against; mmgap carries a copy (PluginKey), and
+	// mattermost.pluginKey names another file instead.
 	PluginKeyFingerprint = "C55881B80F69E863B85AD5D1D1B54B47A5CEFEC4"
+	// PluginKeyFile is the file name the built-in plugin key is written as.
+	PluginKeyFile = "mattermost-plugin.asc"
 )
 
 // Catalog image names, the keys of mattermost.images.

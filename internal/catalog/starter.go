@@ -93,10 +93,9 @@ mattermost:
     calls:
       rtcd: false
       offloader: false
-  # Plugin bundles by id and exact version. They are verified with Mattermost's
-  # plugin signing key (C558 81B8 0F69 E863 B85A D5D1 D1B5 4B47 A5CE FEC4), which
-  # mmgap does not carry: save it next to this file as mattermost-plugin.asc, or
-  # set pluginKey.
+  # Plugin bundles by id and exact version, verified with Mattermost's plugin
+  # signing key (C558 81B8 0F69 E863 B85A D5D1 D1B5 4B47 A5CE FEC4), which mmgap
+  # carries; pluginKey names another key file.
   plugins: []
   #  - id: com.mattermost.calls
   #    version: 1.11.0

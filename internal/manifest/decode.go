@@ -61,11 +61,9 @@ func resolveKeys(m *Manifest, dir string) {
 		if mm.ReleaseKey != "" {
 			mm.ReleaseKeyPath = resolve(mm.ReleaseKey)
 		}
-		pk := mm.PluginKey
-		if pk == "" {
-			pk = DefaultPluginKey
+		if mm.PluginKey != "" {
+			mm.PluginKeyPath = resolve(mm.PluginKey)
 		}
-		mm.PluginKeyPath = resolve(pk)
 	}
 	for i := range m.Files {
 		s := m.Files[i].Signature

@@ -40,7 +40,7 @@ type Mattermost struct {
 	ReadinessCheck string `yaml:"readinessCheck,omitempty" json:"readinessCheck,omitempty"`
 	// ReleaseKey is an OpenPGP public key file, relative to the manifest, that replaces mmgap's built-in copy of Mattermost's release key (fingerprint A1B31D46F0F3A10B02CF2D44F8F2C31744774B28).
 	ReleaseKey string `yaml:"releaseKey,omitempty" json:"releaseKey,omitempty"`
-	// PluginKey is Mattermost's plugin signing public key file (fingerprint C55881B80F69E863B85AD5D1D1B54B47A5CEFEC4), relative to the manifest; default mattermost-plugin.asc. Needed when plugins are gathered.
+	// PluginKey is a file holding Mattermost's plugin signing public key (fingerprint C55881B80F69E863B85AD5D1D1B54B47A5CEFEC4), relative to the manifest; default: the copy built into mmgap.
 	PluginKey string `yaml:"pluginKey,omitempty" json:"pluginKey,omitempty"`
 	// Images pins catalog images by their catalog name, e.g. postgres: registry.example.com/postgres:17-alpine.
 	Images map[string]string `yaml:"images,omitempty" json:"images,omitempty"`
@@ -50,16 +50,11 @@ type Mattermost struct {
 	Tools map[string]string `yaml:"tools,omitempty" json:"tools,omitempty"`
 
 	// ReleaseKeyPath and PluginKeyPath are ReleaseKey and PluginKey
-	// resolved against the manifest's directory (PluginKeyPath uses the
-	// default file name when PluginKey is empty). Not part of the file
-	// format.
+	// resolved against the manifest's directory; empty when not set. Not
+	// part of the file format.
 	ReleaseKeyPath string `yaml:"-" json:"-"`
 	PluginKeyPath  string `yaml:"-" json:"-"`
 }
-
-// DefaultPluginKey is the file name, relative to the manifest, where the
-// Mattermost plugin signing key is looked for when pluginKey is not set.
-const DefaultPluginKey = "mattermost-plugin.asc"
 
 // Components are the services that run next to Mattermost.
 type Components struct {

@@ -104,7 +104,7 @@ func TestParseMattermost(t *testing.T) {
 		Plugins:            []Plugin{{ID: "com.mattermost.calls", Version: "1.11.0"}, {ID: "my.plugin", Version: "0.1.0", Package: "my-plugin"}},
 		PrepackagedPlugins: true, ReadinessCheck: "builtin", ReleaseKey: "keys/release.asc",
 		Images: map[string]string{"postgres": "registry.example/pg:16"}, Charts: map[string]string{"mattermost-operator": "1.0.6"},
-		ReleaseKeyPath: filepath.Join("dir", "keys", "release.asc"), PluginKeyPath: filepath.Join("dir", DefaultPluginKey),
+		ReleaseKeyPath: filepath.Join("dir", "keys", "release.asc"),
 	}
 	if !reflect.DeepEqual(mm, want) {
 		t.Errorf("got  %+v\nwant %+v", mm, want)
@@ -129,7 +129,7 @@ func TestMattermostDefaults(t *testing.T) {
 	if m.Mattermost.Components.Postgres != nil || m.Mattermost.Edition != "" {
 		t.Errorf("WithDefaults changed the manifest: %+v", m.Mattermost)
 	}
-	if m.Mattermost.PluginKeyPath != DefaultPluginKey || m.Mattermost.ReleaseKeyPath != "" {
+	if m.Mattermost.PluginKeyPath != "" || m.Mattermost.ReleaseKeyPath != "" {
 		t.Errorf("key paths: %q %q", m.Mattermost.PluginKeyPath, m.Mattermost.ReleaseKeyPath)
 	}
 }
