@@ -120,6 +120,10 @@ mattermost:
 {{- if eq .Method "kubernetes"}}
   # charts:
   #   mattermost-operator: 1.0.5
+  # kubectl and helm are gathered too, checked against their published checksums:
+  # tools:
+  #   kubectl: 1.34.1
+  #   helm: 3.19.0
 {{- end}}
 
 # Anything else to carry across, gathered before the catalog's artifacts:
@@ -127,7 +131,7 @@ mattermost:
 #   - ref: docker.io/library/busybox:1.37
 # files:
 #   - url: https://files.example.com/tool-1.0.tar.gz
-#     sha256: <64 lowercase hex digits>
+#     sha256: <64 lowercase hex digits>   # or checksum: {url: …/SHA256SUMS}, or signature: {url, key}
 
 # Fetch from your own mirrors instead of the upstream hosts:
 # mirrors:
