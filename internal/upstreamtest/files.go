@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,7 +16,6 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 )
 
@@ -319,34 +317,7 @@ type SigningKey struct {
 // NewSigningKey makes a fresh Ed25519 signing key whose user ID is name.
 func NewSigningKey(t testing.TB, name string) *SigningKey {
 	t.Helper()
-	created := time.Now().Add(-time.Hour).Truncate(time.Second)
-	cfg := &packet.Config{
-		Algorithm:   packet.PubKeyAlgoEdDSA,
-		Curve:       packet.Curve25519,
-		DefaultHash: crypto.SHA256,
-		Time:        func() time.Time { return created },
-	}
-	e, err := openpgp.NewEntity(name, "mmgap test key", strings.ToLower(strings.ReplaceAll(name, " ", "."))+"@example.invalid", cfg)
-	if err != nil {
-		t.Fatalf("upstreamtest: generate key: %v", err)
-	}
-	var buf bytes.Buffer
-	aw, err := armor.Encode(&buf, openpgp.PublicKeyType, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Serialize(aw); err != nil {
-		t.Fatalf("upstreamtest: serialise key: %v", err)
-	}
-	if err := aw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return &SigningKey{
-		PublicArmored: buf.Bytes(),
-		Fingerprint:   strings.ToUpper(hex.EncodeToString(e.PrimaryKey.Fingerprint)),
-		KeyID:         fmt.Sprintf("%016X", e.PrimaryKey.KeyId),
-		entity:        e,
-	}
+	return newSigningKey(t, name, time.Now().Add(-time.Hour).Truncate(time.Second), 0)
 }
 
 // Sign makes an ASCII-armored detached signature over content.

@@ -5,11 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 
-	"github.com/mmgap/mmgap/internal/fetch"
 )
 
 // MaxChecksumFileSize is the largest checksum file Fetch reads (a SHA256SUMS listing many files
@@ -98,41 +95,9 @@ func isHex(s string) bool {
 // fetchChecksum downloads the published checksum file, bounded in size, with retries, and
 // returns the digest it gives for the file.
 func (f *Fetcher) fetchChecksum(ctx context.Context, r *resolved) (string, error) {
-	var body []byte
-	attempts := 0
-	err := f.opts.Retry.Do(ctx, func(attempt int) error {
-		attempts = attempt
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.sumFetchURL, nil)
-		if err != nil {
-			return fetch.Permanent(err)
-		}
-		req.Header.Set("Accept-Encoding", "identity")
-		resp, err := f.client.Do(req)
-		if err != nil {
-			return redactErr(err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fetch.Classify(&fetch.StatusError{URL: r.sumGetShown, StatusCode: resp.StatusCode, Status: resp.Status})
-		}
-		if resp.ContentLength > MaxChecksumFileSize {
-			return fetch.Permanent(fmt.Errorf("GET %s: checksum file of %d bytes is larger than %d", r.sumGetShown, resp.ContentLength, MaxChecksumFileSize))
-		}
-		b, err := io.ReadAll(io.LimitReader(resp.Body, MaxChecksumFileSize+1))
-		if err != nil {
-			return fmt.Errorf("GET %s: %w", r.sumGetShown, redactErr(err))
-		}
-		if len(b) > MaxChecksumFileSize {
-			return fetch.Permanent(fmt.Errorf("GET %s: checksum file larger than %d bytes", r.sumGetShown, MaxChecksumFileSize))
-		}
-		body = b
-		return nil
-	})
+	body, err := f.fetchSmall(ctx, r, r.sumFetchURL, r.sumGetShown, "checksum file", MaxChecksumFileSize)
 	if err != nil {
-		if attempts > 1 && !fetch.IsPermanent(err) && ctx.Err() == nil {
-			return "", fmt.Errorf("fetch checksum file of file %q: %w (gave up after %d attempts)", r.Name, err, attempts)
-		}
-		return "", fmt.Errorf("fetch checksum file of file %q: %w", r.Name, err)
+		return "", err
 	}
 	d, err := ParseChecksumFile(body, r.title)
 	if err != nil {

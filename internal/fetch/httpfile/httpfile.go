@@ -528,11 +528,17 @@ func (f *Fetcher) runTransfer(ctx context.Context, r *resolved, t *transfer) err
 
 // fetchSignature downloads the detached signature, bounded in size.
 func (f *Fetcher) fetchSignature(ctx context.Context, r *resolved) ([]byte, error) {
-	var sig []byte
+	return f.fetchSmall(ctx, r, r.sigFetchURL, r.sigGetShown, "signature", pgp.MaxSignatureSize)
+}
+
+// fetchSmall downloads a small companion file of r (a signature, a checksum file) whole, at
+// most limit bytes, with retries; what names it in errors.
+func (f *Fetcher) fetchSmall(ctx context.Context, r *resolved, fetchURL, shown, what string, limit int64) ([]byte, error) {
+	var body []byte
 	attempts := 0
 	err := f.opts.Retry.Do(ctx, func(attempt int) error {
 		attempts = attempt
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.sigFetchURL, nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, fetchURL, nil)
 		if err != nil {
 			return fetch.Permanent(err)
 		}
@@ -543,28 +549,28 @@ func (f *Fetcher) fetchSignature(ctx context.Context, r *resolved) ([]byte, erro
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			return fetch.Classify(&fetch.StatusError{URL: r.sigGetShown, StatusCode: resp.StatusCode, Status: resp.Status})
+			return fetch.Classify(&fetch.StatusError{URL: shown, StatusCode: resp.StatusCode, Status: resp.Status})
 		}
-		if resp.ContentLength > pgp.MaxSignatureSize {
-			return fetch.Permanent(fmt.Errorf("GET %s: signature of %d bytes is larger than %d", r.sigGetShown, resp.ContentLength, pgp.MaxSignatureSize))
+		if resp.ContentLength > limit {
+			return fetch.Permanent(fmt.Errorf("GET %s: %s of %d bytes is larger than %d", shown, what, resp.ContentLength, limit))
 		}
-		b, err := io.ReadAll(io.LimitReader(resp.Body, pgp.MaxSignatureSize+1))
+		b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 		if err != nil {
-			return fmt.Errorf("GET %s: %w", r.sigGetShown, redactErr(err))
+			return fmt.Errorf("GET %s: %w", shown, redactErr(err))
 		}
-		if len(b) > pgp.MaxSignatureSize {
-			return fetch.Permanent(fmt.Errorf("GET %s: signature larger than %d bytes", r.sigGetShown, pgp.MaxSignatureSize))
+		if int64(len(b)) > limit {
+			return fetch.Permanent(fmt.Errorf("GET %s: %s larger than %d bytes", shown, what, limit))
 		}
-		sig = b
+		body = b
 		return nil
 	})
 	if err != nil {
 		if attempts > 1 && !fetch.IsPermanent(err) && ctx.Err() == nil {
-			return nil, fmt.Errorf("fetch signature of file %q: %w (gave up after %d attempts)", r.Name, err, attempts)
+			return nil, fmt.Errorf("fetch %s of file %q: %w (gave up after %d attempts)", what, r.Name, err, attempts)
 		}
-		return nil, fmt.Errorf("fetch signature of file %q: %w", r.Name, err)
+		return nil, fmt.Errorf("fetch %s of file %q: %w", what, r.Name, err)
 	}
-	return sig, nil
+	return body, nil
 }
 
 // verify checks sig over the content against the request's keyring and returns the signer's
