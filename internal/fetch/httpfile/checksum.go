@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-
 )
 
 // MaxChecksumFileSize is the largest checksum file Fetch reads (a SHA256SUMS listing many files
