@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mmgap/mmgap/internal/catalog"
 	"github.com/mmgap/mmgap/internal/manifest"
+	"github.com/mmgap/mmgap/internal/store"
 )
 
 func newInitCmd(a *app) *cobra.Command {
@@ -46,7 +46,7 @@ to standard output.`,
 			} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
-			if err := writeFileAtomic(out, data, 0o644); err != nil {
+			if err := store.WriteFileAtomic(out, data, 0o644); err != nil {
 				return fmt.Errorf("write %s: %w", out, err)
 			}
 			if a.json() {
@@ -79,30 +79,4 @@ func initVersion(v string) string {
 		return catalog.DefaultVersion
 	}
 	return v
-}
-
-// writeFileAtomic writes data to path through a temporary file in the
-// same directory, synced and renamed into place.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/mmgap/mmgap/internal/manifest"
+	"github.com/mmgap/mmgap/internal/store"
 )
 
 //go:embed keys/mattermost-release.asc
@@ -48,7 +49,7 @@ func (p *Plan) WriteKeys(dir string) error {
 			return fmt.Errorf("write keys: %w", err)
 		}
 		path := filepath.Join(abs, k.File)
-		if err := writeAtomic(path, embeddedKeys[k.File]); err != nil {
+		if err := store.WriteFileAtomic(path, embeddedKeys[k.File], 0o644); err != nil {
 			return fmt.Errorf("write key %s: %w", k.File, err)
 		}
 		k.Path = path
@@ -59,30 +60,6 @@ func (p *Plan) WriteKeys(dir string) error {
 		}
 	}
 	return nil
-}
-
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".key-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // Apply returns a copy of m whose images, files and charts are m's own
