@@ -11,6 +11,7 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 
 	"github.com/mmgap/mmgap/internal/fetch"
+	"github.com/mmgap/mmgap/internal/plan"
 )
 
 // progressFor picks how long work is shown: bars on a terminal, plain lines otherwise, nothing
@@ -202,14 +203,5 @@ func humanBytes(n int64) string {
 	if n < 0 {
 		return "size unknown"
 	}
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+	return plan.HumanBytes(uint64(n))
 }
