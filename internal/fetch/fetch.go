@@ -6,6 +6,7 @@ package fetch
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -121,4 +122,41 @@ func Classify(err error) error {
 		return Permanent(err)
 	}
 	return err
+}
+
+// HTTPOptions are the options the HTTP fetchers (files, chart repositories) share.
+type HTTPOptions struct {
+	// Client makes the requests; nil means http.DefaultClient.
+	Client *http.Client
+	// RewriteURL maps an upstream URL to the URL to fetch instead (the manifest's mirrors);
+	// nil fetches every URL as written. An artifact's source stays the URL as written.
+	RewriteURL func(string) (string, error)
+	// Retry is the retry policy; the zero value means DefaultRetry.
+	Retry Retry
+	// Progress receives byte counts; nil discards them.
+	Progress Progress
+	// Logger receives debug and warning records; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock for `created` annotations and signature checks; nil means time.Now.
+	Now func() time.Time
+}
+
+// WithDefaults returns o with every unset field given its default.
+func (o HTTPOptions) WithDefaults() HTTPOptions {
+	if o.Client == nil {
+		o.Client = http.DefaultClient
+	}
+	if o.Retry.Attempts == 0 {
+		o.Retry = DefaultRetry
+	}
+	if o.Progress == nil {
+		o.Progress = NopProgress{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
 }

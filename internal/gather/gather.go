@@ -160,10 +160,9 @@ func Run(ctx context.Context, m *manifest.Manifest, opts Options) (*Report, erro
 	if err != nil {
 		return nil, err
 	}
-	files, err := httpfile.New(httpfile.Options{
-		Store: opts.Store, Client: client, RewriteURL: mirrors.RewriteURL, Retry: opts.Retry,
-		Progress: opts.Progress, Logger: opts.Logger, Now: opts.Now,
-	})
+	shared := fetch.HTTPOptions{Client: client, RewriteURL: mirrors.RewriteURL, Retry: opts.Retry,
+		Progress: opts.Progress, Logger: opts.Logger, Now: opts.Now}
+	files, err := httpfile.New(httpfile.Options{Store: opts.Store, HTTPOptions: shared})
 	if err != nil {
 		return nil, err
 	}
@@ -171,11 +170,8 @@ func Run(ctx context.Context, m *manifest.Manifest, opts Options) (*Report, erro
 	if opts.Transport != nil {
 		remoteOpts = append(remoteOpts, remote.WithTransport(opts.Transport))
 	}
-	charts, err := chart.New(chart.Options{
-		Store: opts.Store, Client: client, RewriteURL: mirrors.RewriteURL,
-		RewriteRepository: mirrors.RewriteReference, RemoteOptions: remoteOpts,
-		Retry: opts.Retry, Progress: opts.Progress, Logger: opts.Logger, Now: opts.Now,
-	})
+	charts, err := chart.New(chart.Options{Store: opts.Store, HTTPOptions: shared,
+		RewriteRepository: mirrors.RewriteReference, RemoteOptions: remoteOpts})
 	if err != nil {
 		return nil, err
 	}

@@ -61,12 +61,9 @@ const maxConfigSize = 1 << 20
 type Options struct {
 	// Store receives the charts. Required.
 	Store *store.Store
-	// Client makes HTTP requests (chart repositories, and OCI registries through its
-	// Transport); nil means http.DefaultClient.
-	Client *http.Client
-	// RewriteURL maps an upstream URL (index.yaml, chart archive) to the URL to fetch instead;
-	// nil fetches URLs as written.
-	RewriteURL func(string) (string, error)
+	// HTTPOptions: Client also carries OCI registry requests through its Transport;
+	// RewriteURL applies to index.yaml and chart archives.
+	fetch.HTTPOptions
 	// RewriteRepository maps an OCI repository "host/path/name" to the one to pull from; nil
 	// pulls from the repository as written.
 	RewriteRepository func(string) (string, error)
@@ -75,14 +72,6 @@ type Options struct {
 	RemoteOptions []remote.Option
 	// RequireDigest refuses HTTP repository entries that publish no digest.
 	RequireDigest bool
-	// Retry is the retry policy; the zero value means fetch.DefaultRetry.
-	Retry fetch.Retry
-	// Progress receives byte counts; nil discards them.
-	Progress fetch.Progress
-	// Logger receives debug and warning records; nil discards them.
-	Logger *slog.Logger
-	// Now is the clock for `created` annotations; nil means time.Now.
-	Now func() time.Time
 }
 
 // Request is one chart to fetch: Repo and Chart, or OCI.
@@ -116,23 +105,8 @@ func New(opts Options) (*Fetcher, error) {
 	if opts.Store == nil {
 		return nil, errors.New("chart: no store")
 	}
-	if opts.Retry.Attempts == 0 {
-		opts.Retry = fetch.DefaultRetry
-	}
-	if opts.Progress == nil {
-		opts.Progress = fetch.NopProgress{}
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	f := &Fetcher{opts: opts, store: opts.Store, client: opts.Client, log: opts.Logger}
-	if f.client == nil {
-		f.client = http.DefaultClient
-	}
-	if f.log == nil {
-		f.log = slog.New(slog.DiscardHandler)
-	}
-	return f, nil
+	opts.HTTPOptions = opts.HTTPOptions.WithDefaults()
+	return &Fetcher{opts: opts, store: opts.Store, client: opts.Client, log: opts.Logger}, nil
 }
 
 // RefName is the store reference name of a chart (spec §2.1).

@@ -46,12 +46,11 @@ func newEnv(t *testing.T, mod ...func(*chart.Options)) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, st: st, logs: &bytes.Buffer{}}
-	e.opts = chart.Options{
-		Store:  st,
+	e.opts = chart.Options{Store: st, HTTPOptions: fetch.HTTPOptions{
 		Retry:  fastRetry,
 		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:    func() time.Time { return time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC) },
-	}
+	}}
 	for _, m := range mod {
 		m(&e.opts)
 	}

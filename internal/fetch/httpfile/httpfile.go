@@ -54,19 +54,7 @@ var ErrUnverified = errors.New("none of sha256, signature and checksum given")
 type Options struct {
 	// Store receives the files. Required.
 	Store *store.Store
-	// Client makes the requests; nil means http.DefaultClient.
-	Client *http.Client
-	// RewriteURL maps an upstream URL to the URL to fetch instead (the manifest's mirrors);
-	// nil fetches every URL as written. The artifact's source stays the URL as written.
-	RewriteURL func(string) (string, error)
-	// Retry is the retry policy; the zero value means fetch.DefaultRetry.
-	Retry fetch.Retry
-	// Progress receives byte counts; nil discards them.
-	Progress fetch.Progress
-	// Logger receives debug and warning records; nil discards them.
-	Logger *slog.Logger
-	// Now is the clock for `created` annotations and signature checks; nil means time.Now.
-	Now func() time.Time
+	fetch.HTTPOptions
 }
 
 // Request is one file to fetch.
@@ -120,23 +108,8 @@ func New(opts Options) (*Fetcher, error) {
 	if opts.Store == nil {
 		return nil, errors.New("httpfile: no store")
 	}
-	if opts.Retry.Attempts == 0 {
-		opts.Retry = fetch.DefaultRetry
-	}
-	if opts.Progress == nil {
-		opts.Progress = fetch.NopProgress{}
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	f := &Fetcher{opts: opts, store: opts.Store, client: opts.Client, log: opts.Logger}
-	if f.client == nil {
-		f.client = http.DefaultClient
-	}
-	if f.log == nil {
-		f.log = slog.New(slog.DiscardHandler)
-	}
-	return f, nil
+	opts.HTTPOptions = opts.HTTPOptions.WithDefaults()
+	return &Fetcher{opts: opts, store: opts.Store, client: opts.Client, log: opts.Logger}, nil
 }
 
 // RefName is the store reference name of a file (spec §2.1).

@@ -76,13 +76,12 @@ func newEnv(t *testing.T, mod ...func(*httpfile.Options)) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, st: st, srv: upstreamtest.NewFileServer(t), logs: &bytes.Buffer{}, prog: &recProgress{}}
-	e.opts = httpfile.Options{
-		Store:    st,
+	e.opts = httpfile.Options{Store: st, HTTPOptions: fetch.HTTPOptions{
 		Retry:    fastRetry,
 		Progress: e.prog,
 		Logger:   slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:      func() time.Time { return time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC) },
-	}
+	}}
 	for _, m := range mod {
 		m(&e.opts)
 	}
