@@ -281,28 +281,19 @@ func (v *validator) mattermost() {
 			v.problem(pp+".package", checkName(pl.Package))
 		}
 	}
-	for _, k := range sortedKeys(mm.Images) {
-		ip := fmt.Sprintf("%s.images[%s]", p, strconv.Quote(k))
-		if ref := mm.Images[k]; ref == "" {
-			v.errf(ip, "%s: empty image reference", ip)
+	v.pins(p+".images", "image reference", mm.Images, checkImageRef)
+	v.pins(p+".charts", "chart version", mm.Charts, checkVersion)
+	v.pins(p+".tools", "tool version", mm.Tools, checkVersion)
+}
+
+// pins checks a map of pins (name: value), in name order: values must be non-empty and pass check.
+func (v *validator) pins(p, what string, m map[string]string, check func(string) string) {
+	for _, k := range sortedKeys(m) {
+		kp := fmt.Sprintf("%s[%s]", p, strconv.Quote(k))
+		if val := m[k]; val == "" {
+			v.errf(kp, "%s: empty %s", kp, what)
 		} else {
-			v.problem(ip, checkImageRef(ref))
-		}
-	}
-	for _, k := range sortedKeys(mm.Charts) {
-		cp := fmt.Sprintf("%s.charts[%s]", p, strconv.Quote(k))
-		if ver := mm.Charts[k]; ver == "" {
-			v.errf(cp, "%s: empty chart version", cp)
-		} else {
-			v.problem(cp, checkVersion(ver))
-		}
-	}
-	for _, k := range sortedKeys(mm.Tools) {
-		tp := fmt.Sprintf("%s.tools[%s]", p, strconv.Quote(k))
-		if ver := mm.Tools[k]; ver == "" {
-			v.errf(tp, "%s: empty tool version", tp)
-		} else {
-			v.problem(tp, checkVersion(ver))
+			v.problem(kp, check(val))
 		}
 	}
 }
