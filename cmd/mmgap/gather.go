@@ -20,7 +20,6 @@ import (
 	"github.com/mmgap/mmgap/internal/catalog"
 	"github.com/mmgap/mmgap/internal/fetch"
 	"github.com/mmgap/mmgap/internal/gather"
-	"github.com/mmgap/mmgap/internal/manifest"
 	"github.com/mmgap/mmgap/internal/pgp"
 	"github.com/mmgap/mmgap/internal/store"
 )
@@ -130,27 +129,15 @@ func runGather(cmd *cobra.Command, a *app, f *gatherFlags) error {
 	if err != nil {
 		return err
 	}
-	raw, err := os.ReadFile(f.file)
-	if err != nil {
-		return withHint(fmt.Errorf("read manifest: %w", err), "pass the manifest with -f (see examples/mmgap.yaml)")
-	}
-	m, err := manifest.Parse(f.file, raw)
-	if err != nil {
-		return usageError{err}
-	}
-	// The mattermost: section expands into concrete artifacts; the release key it pins is
-	// written where the file fetcher reads trusted keys.
+	// The mattermost: section's built-in release and plugin keys are written where the file
+	// fetcher reads trusted keys.
 	keyDir, err := os.MkdirTemp("", "mmgap-keys-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(keyDir)
-	m, cp, err := catalog.Prepare(m, keyDir)
+	raw, m, cp, err := loadManifest(f.file, keyDir)
 	if err != nil {
-		var me *manifest.Errors
-		if errors.As(err, &me) {
-			return usageError{err}
-		}
 		return err
 	}
 	if !a.json() {

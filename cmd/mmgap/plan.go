@@ -69,18 +69,33 @@ type planResult struct {
 	Warnings []catalog.Warning `json:"warnings,omitempty"`
 }
 
-// expandManifest turns the manifest into the explicit images, files and charts gather will
-// fetch: the mattermost: section expanded by the catalog, merged after the manifest's own.
-func expandManifest(m *manifest.Manifest) (*manifest.Manifest, *catalog.Plan, error) {
-	cp, err := catalog.Expand(m)
+// loadManifest reads and parses the manifest at path and expands its mattermost: section into
+// the explicit images, files and charts gather fetches, after the manifest's own. With keyDir,
+// the catalog's built-in keys are written there and the files point at them (gather verifies;
+// plan does not need them). Mistakes in the manifest are usage errors.
+func loadManifest(path, keyDir string) ([]byte, *manifest.Manifest, *catalog.Plan, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, nil, withHint(fmt.Errorf("read manifest: %w", err), "pass the manifest with -f (see examples/mmgap.yaml)")
+	}
+	m, err := manifest.Parse(path, raw)
+	if err != nil {
+		return nil, nil, nil, usageError{err}
+	}
+	var cp *catalog.Plan
+	if keyDir != "" {
+		m, cp, err = catalog.Prepare(m, keyDir)
+	} else if cp, err = catalog.Expand(m); err == nil {
+		m = cp.Apply(m)
+	}
 	if err != nil {
 		var me *manifest.Errors
 		if errors.As(err, &me) {
-			return nil, nil, usageError{err}
+			return nil, nil, nil, usageError{err}
 		}
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return cp.Apply(m), cp, nil
+	return raw, m, cp, nil
 }
 
 func runPlan(cmd *cobra.Command, a *app, f *planFlags) error {
@@ -88,15 +103,7 @@ func runPlan(cmd *cobra.Command, a *app, f *planFlags) error {
 	if err != nil {
 		return err
 	}
-	raw, err := os.ReadFile(f.file)
-	if err != nil {
-		return withHint(fmt.Errorf("read manifest: %w", err), "pass the manifest with -f (see examples/mmgap.yaml)")
-	}
-	m, err := manifest.Parse(f.file, raw)
-	if err != nil {
-		return usageError{err}
-	}
-	m, cp, err := expandManifest(m)
+	_, m, cp, err := loadManifest(f.file, "")
 	if err != nil {
 		return err
 	}
